@@ -1,0 +1,391 @@
+"""The bundled training loop: a pure training step, callbacks, and :func:`fit`.
+
+Defaults follow the WINNER authors' setup: Adam, learning rate 1e-4 decayed by
+1% every 20 epochs (``StepLR(step_size=20, gamma=0.99)``), MSE loss, full batch
+when it fits in memory, PSNR ``= 10 log10(peak^2 / MSE)`` with ``peak = 1`` on
+targets scaled to [-1, 1], and the best state (lowest loss *before* the update
+of its epoch) restored at the end.
+
+The loop avoids host synchronisation: per-epoch losses stay on the device and
+the best parameters are tracked with ``torch.where``; the host reads them every
+``log_every`` epochs (progress bar) and at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .devices import available_memory_bytes, resolve_device
+from .signals import Target
+
+__all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "fit",
+           "psnr_from_mse", "full_batch_bytes", "auto_batch_size"]
+
+log = logging.getLogger(__name__)
+
+#: activation tensors kept per hidden unit and sample for the backward pass
+#: (linear output, pre-activation, post-activation, their gradients), float32
+_BYTES_PER_UNIT = 6 * 4
+
+
+def psnr_from_mse(mse, peak: float = 1.0):
+    """PSNR in dB, ``10 log10(peak^2 / mse)``; works on floats, arrays and tensors."""
+    if isinstance(mse, torch.Tensor):
+        return 10.0 * torch.log10(peak * peak / mse)
+    mse = np.asarray(mse, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(peak * peak / mse)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`fit`.
+
+    Attributes
+    ----------
+    epochs
+        Passes over the data.
+    lr, lr_step, lr_gamma
+        Adam learning rate and its ``StepLR`` decay (per epoch).
+    batch_size
+        Samples per step; None = full batch if it fits in ``memory_fraction`` of
+        free memory, else the largest batch that does (a warning says so).
+    seed
+        Seed for the mini-batch order.
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or a ``torch.device``.
+    restore_best
+        Load the best parameters into the model at the end.
+    log_every
+        Epochs between host reads of the loss (progress bar, logging).
+    progress
+        Show a tqdm progress bar.
+    peak
+        Peak value of the PSNR.
+    """
+
+    epochs: int = 500
+    lr: float = 1e-4
+    lr_step: int = 20
+    lr_gamma: float = 0.99
+    batch_size: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    restore_best: bool = True
+    log_every: int = 50
+    progress: bool = False
+    peak: float = 1.0
+    memory_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "lr_step", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
+        for name in ("lr", "lr_gamma", "peak", "memory_fraction"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, torch.device) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainState:
+    """What callbacks see.  ``loss`` is a 0-d device tensor: reading it syncs."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    target: Target
+    coords: torch.Tensor
+    values: torch.Tensor
+    config: TrainConfig
+    epoch: int = -1
+    loss: torch.Tensor | None = None
+    losses: torch.Tensor | None = None
+    stop: bool = False
+    stop_reason: str = ""
+    info: dict = field(default_factory=dict)
+
+    def psnr(self) -> float:
+        """PSNR (dB) of the current epoch's loss (host sync)."""
+        return float(psnr_from_mse(float(self.loss), self.config.peak))
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the loop to stop after this epoch."""
+        self.stop, self.stop_reason = True, reason
+
+
+class Callback:
+    """Hooks into :func:`fit`.  Override any subset; probes are callbacks too."""
+
+    def on_fit_start(self, state: TrainState) -> None:
+        """Called once, before the first epoch."""
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        """Called before epoch ``state.epoch + 1`` runs."""
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        """Called after epoch ``state.epoch`` (0-based) with its loss in ``state.loss``."""
+
+    def on_fit_end(self, state: TrainState, result: "FitResult") -> None:
+        """Called once with the final result (best state already restored)."""
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit`.  History arrays have shape ``(epochs_run,)``."""
+
+    history: dict[str, np.ndarray]
+    best_epoch: int
+    best_psnr: float
+    final_psnr: float
+    zero_psnr: float
+    epochs_run: int
+    wall_time: float
+    batch_size: int
+    device: str
+    config: dict
+    stop_reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def epochs_per_second(self) -> float:
+        return self.epochs_run / self.wall_time if self.wall_time > 0 else math.inf
+
+    def summary(self) -> str:
+        """One paragraph for humans."""
+        psnr = self.history["psnr"]
+        marks = sorted({0, len(psnr) // 4, len(psnr) // 2, 3 * len(psnr) // 4, len(psnr) - 1})
+        traj = ", ".join(f"{e}: {psnr[e]:.2f}" for e in marks if e < len(psnr))
+        text = (f"epochs {self.epochs_run} on {self.device} in {self.wall_time:.1f} s "
+                f"({self.epochs_per_second:.1f} epochs/s, batch {self.batch_size})\n"
+                f"PSNR by epoch [dB]: {traj}\n"
+                f"best {self.best_psnr:.2f} dB at epoch {self.best_epoch}; final {self.final_psnr:.2f} dB; "
+                f"zero-output floor {self.zero_psnr:.2f} dB")
+        if self.stop_reason:
+            text += f"\nstopped early: {self.stop_reason}"
+        return text
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, coords: torch.Tensor,
+               values: torch.Tensor) -> torch.Tensor:
+    """One Adam step on ``(coords, values)``; returns the MSE before the update (no sync)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss = torch.mean(torch.square(model(coords) - values))
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def full_batch_bytes(model: nn.Module, n: int) -> int:
+    """Rough activation memory of a full-batch forward+backward over ``n`` samples."""
+    units = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
+    return int(n) * units * _BYTES_PER_UNIT
+
+
+def auto_batch_size(model: nn.Module, n: int, device: torch.device, fraction: float = 0.5) -> int:
+    """Full batch if it fits in ``fraction`` of free memory, else the largest power of two that does."""
+    budget = available_memory_bytes(device) * fraction
+    need = full_batch_bytes(model, n)
+    if need <= budget:
+        return int(n)
+    per_sample = max(1, need // max(n, 1))
+    batch = 2 ** int(math.floor(math.log2(max(budget / per_sample, 1))))
+    return int(max(1, min(batch, n)))
+
+
+class _BestTracker:
+    """Keeps a device copy of the parameters with the lowest loss seen, without host syncs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.params = [p for p in model.parameters()]
+        self.best = [p.detach().clone() for p in self.params]
+        self.best_loss = torch.full((), math.inf, device=self.params[0].device)
+
+    @torch.no_grad()
+    def update(self, loss: torch.Tensor) -> None:
+        improved = loss < self.best_loss
+        self.best_loss = torch.where(improved, loss, self.best_loss)
+        for b, p in zip(self.best, self.params):
+            b.copy_(torch.where(improved, p, b))
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for b, p in zip(self.best, self.params):
+            p.copy_(b)
+
+
+def _full_batch_epoch(state: TrainState, tracker: _BestTracker | None) -> torch.Tensor:
+    """One full-batch step; the best state is recorded *before* the update."""
+    model, opt = state.model, state.optimizer
+    opt.zero_grad(set_to_none=True)
+    loss = torch.mean(torch.square(model(state.coords) - state.values))
+    loss.backward()
+    if tracker is not None:
+        tracker.update(loss.detach())
+    opt.step()
+    return loss.detach()
+
+
+def _minibatch_epoch(state: TrainState, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """One pass in shuffled mini-batches; returns the mean batch loss."""
+    n = state.coords.shape[0]
+    order = torch.randperm(n, generator=generator, device="cpu").to(state.coords.device)
+    total = torch.zeros((), device=state.coords.device)
+    for start in range(0, n, batch):
+        idx = order[start:start + batch]
+        loss = train_step(state.model, state.optimizer, state.coords[idx], state.values[idx])
+        total = total + loss * idx.numel()
+    return total / n
+
+
+def _progress_bar(config: TrainConfig):
+    if not config.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=config.epochs, unit="epoch", dynamic_ncols=True, leave=False)
+
+
+def fit(
+    model: nn.Module,
+    target: Target,
+    config: TrainConfig | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+    probes: Iterable[Callback] = (),
+    **overrides,
+) -> FitResult:
+    """Fit ``model`` to ``target`` with Adam + StepLR; see the module docstring.
+
+    Parameters
+    ----------
+    model
+        Any module mapping ``(N, d)`` coordinates to ``(N, C)`` values.
+    target
+        The signal; its ``coords()`` are the inputs.
+    config
+        Training settings; keyword ``overrides`` replace single fields.
+    callbacks, probes
+        Objects with the :class:`Callback` hooks (probes are callbacks; the two
+        arguments exist only for readability).
+
+    Returns
+    -------
+    FitResult
+        History (``epoch``, ``loss``, ``psnr``, ``lr``), best and final PSNR.
+    """
+    config = TrainConfig(**{**(config.to_dict() if config else {}), **overrides})
+    device = resolve_device(config.device)
+    model = model.to(device)
+    values = target.values.to(device)
+    coords = target.coords(device=device)
+    if values.shape[1] != getattr(model, "out_features", values.shape[1]):
+        raise ValueError(f"model outputs {model.out_features} channel(s) but target {target.name!r} "
+                         f"has {values.shape[1]}; build the model with out_features={values.shape[1]}")
+    n = coords.shape[0]
+    batch = config.batch_size or auto_batch_size(model, n, device, config.memory_fraction)
+    batch = min(batch, n)
+    notes = []
+    if config.batch_size is None and batch < n:
+        note = (f"full batch of {n} samples needs ~{full_batch_bytes(model, n) / 2**30:.1f} GiB; "
+                f"falling back to mini-batches of {batch}")
+        warnings.warn(note, RuntimeWarning, stacklevel=2)
+        notes.append(note)
+
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
+    losses = torch.empty(config.epochs, device=device)
+    state = TrainState(model, optimizer, scheduler, target, coords, values, config, losses=losses)
+    tracker = _BestTracker(model) if config.restore_best and batch == n else None
+    generator = torch.Generator().manual_seed(config.seed)
+    lrs = np.empty(config.epochs)
+    all_callbacks = [*callbacks, *probes]
+    bar = _progress_bar(config)
+
+    model.train()
+    for cb in all_callbacks:
+        cb.on_fit_start(state)
+    best_minibatch = _MinibatchBest(model) if config.restore_best and batch < n else None
+    start = time.perf_counter()
+    epoch = -1
+    try:
+        for epoch in range(config.epochs):
+            for cb in all_callbacks:
+                cb.on_epoch_start(state)
+            lrs[epoch] = scheduler.get_last_lr()[0]
+            if batch == n:
+                loss = _full_batch_epoch(state, tracker)
+            else:
+                loss = _minibatch_epoch(state, batch, generator)
+                if best_minibatch is not None:
+                    best_minibatch.update(loss)
+            scheduler.step()
+            losses[epoch] = loss
+            state.epoch, state.loss = epoch, loss
+            for cb in all_callbacks:
+                cb.on_epoch_end(state)
+            if bar is not None and (epoch + 1) % config.log_every == 0:
+                bar.update(config.log_every)
+                bar.set_postfix(psnr=f"{state.psnr():.2f} dB")
+            if state.stop:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    wall = time.perf_counter() - start
+    epochs_run = epoch + 1
+    return _finish(state, tracker or best_minibatch, epochs_run, wall, batch, lrs, notes, all_callbacks)
+
+
+class _MinibatchBest(_BestTracker):
+    """In mini-batch mode the best state is the parameters *after* the epoch with the lowest mean loss."""
+
+
+def _finish(state: TrainState, tracker, epochs_run: int, wall: float, batch: int, lrs: np.ndarray,
+            notes: list[str], callbacks: Sequence[Callback]) -> FitResult:
+    config = state.config
+    loss = state.losses[:epochs_run].double().cpu().numpy()
+    psnr = psnr_from_mse(loss, config.peak)
+    best_epoch = int(np.nanargmin(loss)) if epochs_run and np.any(np.isfinite(loss)) else -1
+    final = _evaluate_psnr(state) if epochs_run else float("nan")
+    if tracker is not None and best_epoch >= 0:
+        tracker.restore()
+    result = FitResult(
+        history={"epoch": np.arange(epochs_run), "loss": loss, "psnr": psnr, "lr": lrs[:epochs_run]},
+        best_epoch=best_epoch,
+        best_psnr=float(psnr[best_epoch]) if best_epoch >= 0 else float("nan"),
+        final_psnr=final, zero_psnr=state.target.zero_psnr(config.peak), epochs_run=epochs_run,
+        wall_time=wall, batch_size=batch, device=str(state.coords.device), config=config.to_dict(),
+        stop_reason=state.stop_reason, notes=notes)
+    if not np.all(np.isfinite(loss)):
+        result.notes.append("the loss became NaN or infinite; lower the learning rate")
+    for cb in callbacks:
+        cb.on_fit_end(state, result)
+    return result
+
+
+@torch.no_grad()
+def _evaluate_psnr(state: TrainState) -> float:
+    """PSNR of the model as it is now (after restoring the best state), batched."""
+    n = state.coords.shape[0]
+    batch = max(1, auto_batch_size(state.model, n, state.coords.device, state.config.memory_fraction))
+    total = 0.0
+    for start in range(0, n, batch):
+        pred = state.model(state.coords[start:start + batch])
+        total += float(torch.sum(torch.square(pred - state.values[start:start + batch])))
+    return float(psnr_from_mse(total / (n * state.values.shape[1]), state.config.peak))
