@@ -1,0 +1,153 @@
+"""``spectral-probe train``, ``demo`` and ``models``."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import click
+
+from ..devices import resolve_device
+from ..models import list_models, model_parameters
+from ..presets import list_presets, make_run
+
+__all__ = ["train", "demo", "models", "parse_params", "train_options"]
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """``("sigma=10", "num_frequencies=12")`` -> ``{"sigma": 10.0, "num_frequencies": 12}``."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = {"true": True, "false": False}.get(text.lower(), text)
+        out[key.strip()] = value
+    return out
+
+
+def train_options(func):
+    """Options shared by ``train`` and the commands that train (figures, sweeps)."""
+    options = [
+        click.option("--model", "model_name", default="siren2", show_default=True,
+                     help=f"Architecture: {', '.join(list_models())}."),
+        click.option("--target", default="synthetic:broadband", show_default=True,
+                     help="Audio/image file, 'camera', or synthetic:low|high|broadband[:cut]|S1..S8."),
+        click.option("--preset", default="quick", show_default=True,
+                     type=click.Choice(list_presets()), help="quick (CPU minutes) or paper (GPU)."),
+        click.option("--epochs", type=int, default=None, help="Override the preset's epochs."),
+        click.option("--width", type=int, default=None, help="Hidden width."),
+        click.option("--depth", type=int, default=None, help="Number of hidden (activation) layers."),
+        click.option("--s0", type=float, default=None, help="WINNER layer-1 noise scale (siren2)."),
+        click.option("--s1", type=float, default=None, help="WINNER layer-2 noise scale (siren2)."),
+        click.option("--first-omega", type=float, default=None, help="First-layer omega."),
+        click.option("--hidden-omega", type=float, default=None, help="Hidden-layer omega."),
+        click.option("--num-samples", type=int, default=None, help="Samples of a 1-D target to fit."),
+        click.option("--offset", type=int, default=0, show_default=True, help="First sample of a 1-D crop."),
+        click.option("--lr", type=float, default=None, help="Adam learning rate (default 1e-4)."),
+        click.option("--batch-size", type=int, default=None, help="Samples per step (default: full batch)."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>."),
+        click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                     help="Other model arguments, e.g. --param sigma=10 (see `spectral-probe models`)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_omega, hidden_omega,
+              num_samples, offset, lr, batch_size, seed, device, params, progress=True):
+    """Turn CLI options into ``(RunSpec, Target)``."""
+    resolve_device(device)  # fail fast on an unavailable device
+    train_overrides = {"device": device, "progress": progress}
+    if lr is not None:
+        train_overrides["lr"] = lr
+    if batch_size is not None:
+        train_overrides["batch_size"] = batch_size
+    overrides = parse_params(params)
+    if first_omega is not None:
+        overrides["first_omega"] = first_omega
+    if hidden_omega is not None:
+        overrides["hidden_omega"] = hidden_omega
+    return make_run(model_name, target, preset, s0=s0, s1=s1, width=width, depth=depth, epochs=epochs,
+                    num_samples=num_samples, offset=offset, seed=seed, train_overrides=train_overrides,
+                    **overrides)
+
+
+def describe_run(spec, target) -> str:
+    kw = spec.model_kwargs
+    extra = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in kw.items()
+                      if k not in ("in_features", "out_features", "width", "depth"))
+    shape = "x".join(map(str, target.grid_shape))
+    return (f"target {target.name} ({shape} samples, {target.channels} channel(s)); "
+            f"model {spec.model} {kw['depth']}x{kw['width']}" + (f" [{extra}]" if extra else "")
+            + f"; preset {spec.preset}, {spec.train.epochs} epochs")
+
+
+def run_training(spec, target, out=None, overwrite=False, callbacks=()):
+    """Fit one run, echoing notes; returns ``(model, FitResult)``."""
+    from ..training import fit
+
+    model = spec.build_model()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = fit(model, target, spec.train, callbacks=callbacks)
+    for note in [*spec.notes, *(str(w.message) for w in caught)]:
+        click.echo(f"note: {note}", err=True)
+    return model, result
+
+
+@click.command()
+@train_options
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+def train(progress, **options):
+    """Train one model on one target and print its PSNR trajectory."""
+    spec, target = build_run(**options, progress=progress)
+    click.echo(describe_run(spec, target))
+    _model, result = run_training(spec, target)
+    click.echo(result.summary())
+
+
+def _verdict(result) -> str:
+    gain = result.best_psnr - result.zero_psnr
+    if not math.isfinite(gain):
+        return "diverged"
+    return "stuck at the zero-output floor (spectral bottleneck)" if gain < 1.0 else f"+{gain:.1f} dB over the floor"
+
+
+@click.command()
+@click.option("--epochs", type=int, default=300, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def demo(epochs, device, seed, progress):
+    """SIREN vs SIREN^2 on a bundled high-frequency-dominant signal (no data needed)."""
+    target = "synthetic:broadband"
+    click.echo("Fitting a broadband signal with no energy below 0.15 x Nyquist "
+               "(psi ~ tetris.wav), quick preset.")
+    rows = []
+    for name in ("siren", "siren2"):
+        spec, loaded = make_run(name, target, "quick", epochs=epochs, seed=seed,
+                                train_overrides={"device": device, "progress": progress})
+        click.echo(describe_run(spec, loaded))
+        _model, result = run_training(spec, loaded)
+        rows.append((name, result))
+    click.echo("\nmodel    best PSNR  final PSNR  zero floor  epochs/s  verdict")
+    for name, r in rows:
+        click.echo(f"{name:<8} {r.best_psnr:8.2f}  {r.final_psnr:10.2f}  {r.zero_psnr:10.2f}  "
+                   f"{r.epochs_per_second:8.1f}  {_verdict(r)}")
+
+
+@click.command()
+def models():
+    """List the architectures and their arguments."""
+    for name in list_models():
+        args = ", ".join(f"{k}={v}" for k, v in model_parameters(name).items())
+        click.echo(f"{name}: {args}")

@@ -1,0 +1,53 @@
+"""Shared fixtures: the real data in ../shared/data (skip cleanly when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path | None:
+    candidates = [p for p in os.environ.get("SPECTRAL_PROBE_DATA", "").split(os.pathsep) if p]
+    candidates.append(str(REPO.parent / "shared" / "data"))
+    for c in candidates:
+        path = Path(c)
+        if (path / "audio").is_dir() or (path / "images").is_dir():
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Folder with audio/tetris.wav, audio/gt_bach.wav, images/camera.png, images/noise1.png."""
+    path = _shared_data_dir()
+    if path is None:
+        pytest.skip("real data (../shared/data) not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tetris(shared_data) -> Path:
+    path = shared_data / "audio" / "tetris.wav"
+    if not path.exists():
+        pytest.skip("tetris.wav not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def gt_bach(shared_data) -> Path:
+    path = shared_data / "audio" / "gt_bach.wav"
+    if not path.exists():
+        pytest.skip("gt_bach.wav not present")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    """Keep tests predictable on the 2-core CI machine."""
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    yield
