@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "demo": "spectral_probe.cli.train:demo",
     "train": "spectral_probe.cli.train:train",
     "models": "spectral_probe.cli.train:models",
+    "ntk": "spectral_probe.cli.ntk:ntk",
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)

@@ -1,0 +1,140 @@
+"""``spectral-probe ntk``: empirical NTK, eigenvalues and S(k) of a freshly initialised model.
+
+The grid is ``linspace(-1, 1, N)`` (1-D input).  Without ``--top-k`` the
+dense kernel is formed and fully decomposed; with ``--top-k K`` the top-K
+eigenpairs come from Lanczos over NTK-vector products and ``S(k)`` from the
+Jacobian factors, so no ``N x N`` matrix is ever stored.
+"""
+
+from __future__ import annotations
+
+import click
+import torch
+
+from ..devices import resolve_device
+from ..models import build_model, list_models, model_parameters
+
+__all__ = ["ntk", "model_kwargs", "summary_lines"]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise ValueError(f"--{name} must be a positive integer, got {value}")
+
+
+def model_kwargs(name: str, width: int, depth: int, omega0: float | None,
+                 s0: float | None, s1: float | None) -> dict:
+    """Map CLI options onto the keyword arguments model ``name`` accepts."""
+    accepted = model_parameters(name)
+    kwargs: dict = {"width": width, "depth": depth}
+    if omega0 is not None:
+        keys = [k for k in ("first_omega", "hidden_omega", "omega") if k in accepted]
+        if not keys:
+            raise ValueError(f"model {name!r} has no omega parameter; drop --omega0")
+        kwargs.update({k: omega0 for k in keys})
+    for key, value in (("s0", s0), ("s1", s1)):
+        if value is not None:
+            kwargs[key] = value
+    return kwargs
+
+
+def summary_lines(result, top: int = 8) -> list[str]:
+    """Human-readable summary of an :class:`~spectral_probe.ntk.NTKResult`."""
+    from ..ntk.spectrum import high_frequency_share
+
+    values = result.eigen.values[:top].tolist()
+    t = result.timings
+    lines = [
+        f"N = {result.n}, parameters = {result.n_params:,}, implementation = {result.implementation}, "
+        f"dtype = {result.dtype}",
+        f"wall time {t['total']:.2f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()
+                                                  if k != "total") + ")",
+        f"top eigenvalues ({result.eigen.method}): " + ", ".join(f"{v:.4g}" for v in values),
+        f"eigenvalues: {result.eigen.clip_report()}",
+        f"S(k) energy above half-Nyquist (|k| > N/4): "
+        f"{100 * high_frequency_share(result.spectrum, result.n):.3f} %",
+    ]
+    if result.spectrum_topk is not None:
+        share = float(result.spectrum_topk.sum() / result.spectrum.sum())
+        lines.append(f"top-{result.eigen.values.numel()} modes hold {100 * share:.2f} % of S(k)")
+    return lines
+
+
+def _plot(result, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..ntk.spectrum import authors_convention, normalized_kernel
+
+    n = result.n
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    if result.kernel is not None:
+        im = axes[0].imshow(normalized_kernel(result.kernel.double()).numpy(), cmap="RdBu_r",
+                            vmin=-1, vmax=1, extent=[-1, 1, 1, -1])
+        fig.colorbar(im, ax=axes[0], label="Theta / sqrt(diag diag)")
+        axes[0].set_title("normalised NTK")
+    else:
+        axes[0].set_axis_off()
+        axes[0].set_title("kernel not formed (matrix-free)")
+    vals = result.eigen.values.double().numpy()
+    axes[1].semilogy(range(1, len(vals) + 1), vals / vals[0])
+    axes[1].set(xlabel="mode i", ylabel="lambda_i / lambda_1", title="eigenvalue decay")
+    omega, s_auth = authors_convention(result.spectrum.double(), n)
+    axes[2].plot(omega.numpy(), torch.log1p(s_auth).numpy())
+    axes[2].set(xlabel="omega (rad/sample)", ylabel="log(1 + S(k))",
+                title="S(k), authors' convention (Theta/N^2, /N, fftshift)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+@click.command("ntk")
+@click.option("--model", "model_name", default="siren2", show_default=True,
+              help=f"Architecture: {', '.join(list_models())}.")
+@click.option("--s0", type=float, default=None, help="WINNER layer-1 noise scale (siren2).")
+@click.option("--s1", type=float, default=None, help="WINNER layer-2 noise scale (siren2).")
+@click.option("--n", "n", type=int, default=1024, show_default=True, help="Grid points on [-1, 1].")
+@click.option("--width", type=int, default=256, show_default=True)
+@click.option("--depth", type=int, default=4, show_default=True)
+@click.option("--omega0", type=float, default=None, help="Omega of every sine layer (model default: 30).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--implementation", default="auto", show_default=True,
+              type=click.Choice(["auto", "structured", "jacrev", "ntvp"]))
+@click.option("--dtype", "dtype_name", default="float32", show_default=True, type=click.Choice(list(_DTYPES)))
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
+@click.option("--top-k", "top_k", type=int, default=None,
+              help="Matrix-free: top-K eigenpairs by Lanczos, S(k) without the kernel.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="HDF5 file (xarray/h5netcdf readable); results go to group 'ntk'.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="PNG with kernel, decay, S(k).")
+def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype_name, device, top_k,
+        out, plot):
+    """Empirical NTK of an initialised model: eigenvalues and S(k) (Eqn 6)."""
+    from ..ntk import analyze_ntk
+    from ..ntk.dataset import ntk_dataset, write_dataset
+
+    for name, value in (("n", n), ("width", width), ("depth", depth), ("top-k", top_k)):
+        _positive(name, value)
+    if n < 2:
+        raise ValueError(f"--n must be at least 2, got {n}")
+    dev = resolve_device(device)
+    kwargs = model_kwargs(model_name, width, depth, omega0, s0, s1)
+    model = build_model(model_name, seed=seed, device=dev, dtype=_DTYPES[dtype_name], **kwargs)
+    x = torch.linspace(-1, 1, n, device=dev, dtype=_DTYPES[dtype_name]).unsqueeze(1)
+    config = {"model": model.config, "n": n, "implementation": implementation, "dtype": dtype_name,
+              "device": str(dev), "top_k": top_k}
+    result = analyze_ntk(model, x, implementation=implementation, top_k=top_k,
+                         dtype=_DTYPES[dtype_name], config=config)
+    for line in summary_lines(result):
+        click.echo(line)
+    if out:
+        path = write_dataset(ntk_dataset(result), out, group="ntk")
+        click.echo(f"wrote {path} (group 'ntk')")
+    if plot:
+        _plot(result, plot)
+        click.echo(f"wrote {plot}")
+

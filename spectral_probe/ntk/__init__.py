@@ -1,0 +1,35 @@
+"""Empirical neural tangent kernel (NTK) engine: kernels, eigenpairs and S(k).
+
+* :func:`empirical_ntk` -- the kernel (``"structured"``, ``"jacrev"``, ``"ntvp"``
+  or ``"auto"``; see :class:`Implementation`), traced or per output, optionally
+  per layer.
+* :func:`ntk_operator` -- matrix-free ``Theta @ v``.
+* :func:`ntk_eigh` (dense) and :func:`ntk_topk` (Lanczos) -- eigenpairs.
+* :mod:`spectral_probe.ntk.spectrum` -- Eqn 6 ``S(k)`` from eigenpairs, from
+  the kernel, or from Jacobian factors without the kernel
+  (:func:`spectrum_without_kernel`); the DFT normalisation and the conversion
+  to the authors' figures are documented there.
+* :func:`analyze_ntk` / :func:`ntk_dataset` -- one-call pipeline and xarray output.
+* :class:`NTKSnapshot` -- training callback recording S(k) every M epochs.
+* :func:`paused_hooks` -- silence probes' forward hooks during NTK computations.
+"""
+
+from .analysis import NTKResult, analyze_ntk, spectrum_without_kernel
+from .eig import NTKEigen, decay_profile, ntk_eigh, ntk_topk
+from .empirical import Implementation, count_parameters, empirical_ntk, resolve_implementation
+from .hooks import paused_hooks
+from .memory import DenseKernelTooLarge
+from .operator import NTKOperator, ntk_operator
+from .spectrum import (authors_convention, high_frequency_share, normalized_kernel,
+                       spectrum_from_eigenpairs, spectrum_from_factors, spectrum_from_kernel,
+                       two_sided)
+from .structured import LayerFactors, capture_factors, structured_layers, supports_structured
+
+__all__ = [
+    "Implementation", "empirical_ntk", "resolve_implementation", "count_parameters",
+    "NTKOperator", "ntk_operator", "NTKEigen", "ntk_eigh", "ntk_topk", "decay_profile",
+    "spectrum_from_eigenpairs", "spectrum_from_kernel", "spectrum_from_factors",
+    "spectrum_without_kernel", "two_sided", "authors_convention", "high_frequency_share",
+    "normalized_kernel", "NTKResult", "analyze_ntk", "paused_hooks", "DenseKernelTooLarge",
+    "LayerFactors", "capture_factors", "structured_layers", "supports_structured",
+]

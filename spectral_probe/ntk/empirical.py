@@ -1,0 +1,305 @@
+"""Empirical neural tangent kernel ``Theta(x, x') = sum_p df(x)/dtheta_p df(x')/dtheta_p``.
+
+Convention: the kernel is *not* normalised (no ``1/N`` or ``1/N^2``; the
+authors' ``Theta/N^2`` is a plotting convention, see
+:mod:`spectral_probe.ntk.spectrum`).  The sum runs over trainable *real*
+parameters; a complex parameter ``u + i v`` counts as the two real parameters
+``u`` and ``v``.  Multi-output models: ``trace_outputs=True`` returns
+``sum_c Theta_cc`` with shape ``(N1, N2)``; ``False`` returns the full
+per-output kernel ``Theta[n, m, c, c'] = J_c(x1_n) . J_c'(x2_m)`` with shape
+``(N1, N2, C, C)``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev, jvp, vjp, vmap
+
+from .hooks import paused_hooks
+from .memory import check_memory
+from .structured import capture_factors, structured_kernel_sum, structured_kernels, \
+    structured_layers, supports_structured
+
+__all__ = ["Implementation", "empirical_ntk", "resolve_implementation", "prepare_tensors",
+           "check_parameters", "check_inputs", "count_parameters", "output_channels", "RealView"]
+
+
+class Implementation(str, Enum):
+    """How the empirical NTK is computed.
+
+    * ``STRUCTURED`` -- layerwise ``(G G^T) * (A A^T + 1)`` from one batched
+      forward/backward.  Exact for MLPs of ``nn.Linear`` layers and elementwise
+      activations (every bundled INR, WIRE included).  Fastest by far: cost
+      ``O(N^2 * sum of widths)``, memory ``O(N * width)`` besides the kernel.
+      Best whenever the model allows it.
+    * ``JACREV`` -- per-sample Jacobians with ``torch.func.vmap(jacrev)`` and
+      ``functional_call``, contracted per parameter.  Works for any model;
+      memory ``O(N * parameters)``, cost ``O(N^2 * parameters)``.  Best for
+      small ``N`` on models the structured route rejects.
+    * ``NTVP`` -- NTK-vector products ``J (J^T v)`` by ``vjp`` then ``jvp``.
+      Never stores a Jacobian; slow for a full kernel (one product per column)
+      but the building block of matrix-free eigensolvers
+      (:func:`spectral_probe.ntk.ntk_operator`).  Best for very large models
+      or when only a few products are needed.
+    * ``AUTO`` -- ``STRUCTURED`` when the model allows it, else ``JACREV``.
+    """
+
+    AUTO = "auto"
+    JACREV = "jacrev"
+    STRUCTURED = "structured"
+    NTVP = "ntvp"
+
+
+def resolve_implementation(model: nn.Module, implementation: str | Implementation) -> Implementation:
+    """Validate ``implementation`` and resolve ``"auto"``.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, or ``"structured"`` on a model it cannot handle (the
+        message says why and suggests ``"jacrev"``).
+    """
+    try:
+        impl = Implementation(implementation)
+    except ValueError:
+        valid = ", ".join(repr(i.value) for i in Implementation)
+        raise ValueError(f"unknown implementation {implementation!r}; valid: {valid}") from None
+    if impl is Implementation.AUTO:
+        return Implementation.STRUCTURED if supports_structured(model) else Implementation.JACREV
+    if impl is Implementation.STRUCTURED:
+        structured_layers(model)
+    return impl
+
+
+def check_parameters(model: nn.Module) -> None:
+    """Raise ``ValueError`` if a trainable parameter has NaN or infinite entries."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError(f"{type(model).__name__} has no trainable parameter; the NTK is zero")
+    for name, p in trainable:
+        if not torch.isfinite(p.detach()).all():
+            raise ValueError(f"parameter {name!r} contains NaN or infinite values; "
+                             "the NTK is undefined (re-initialise or restore a finite checkpoint)")
+
+
+def check_inputs(x: torch.Tensor, name: str = "x1") -> None:
+    """Raise for inputs that are not a finite ``(N, d)`` floating tensor with ``N >= 1``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, d_in), got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (N, d_in) with N >= 1, got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating tensor, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite coordinates")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable real parameters (a complex entry counts twice)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)
+
+
+def _complex_of(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def _model_real_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+        if p.is_complex():
+            return torch.float64 if p.dtype == torch.complex128 else torch.float32
+    return torch.get_default_dtype()
+
+
+def prepare_tensors(model: nn.Module, dtype: torch.dtype | None = None,
+                    device: torch.device | None = None) -> tuple[dict, dict, torch.dtype]:
+    """Detached copies of the trainable parameters and the other tensors, cast to ``dtype``.
+
+    Returns
+    -------
+    params, others, dtype
+        ``params`` (trainable, requiring grad) and ``others`` (frozen parameters
+        and buffers) for ``functional_call``; ``dtype`` is the real compute dtype.
+    """
+    dtype = _model_real_dtype(model) if dtype is None else dtype
+    if dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+        raise TypeError(f"dtype must be a real floating dtype such as torch.float64, got {dtype}")
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        t = t.detach()
+        if t.is_complex():
+            t = t.to(_complex_of(dtype))
+        elif t.is_floating_point():
+            t = t.to(dtype)
+        return t.to(device) if device is not None else t
+
+    params = {n: cast(p).requires_grad_(True) for n, p in model.named_parameters() if p.requires_grad}
+    others = {n: cast(p) for n, p in model.named_parameters() if not p.requires_grad}
+    others.update({n: cast(b) for n, b in model.named_buffers()})
+    return params, others, dtype
+
+
+class RealView:
+    """Represent complex parameters as real ``(..., 2)`` tensors for ``torch.func``.
+
+    ``torch.func.jacrev`` rejects complex inputs; differentiating with respect
+    to ``(Re w, Im w)`` gives the Jacobian over real parameters directly.
+    """
+
+    def __init__(self, model: nn.Module, params: dict[str, torch.Tensor], others: dict) -> None:
+        self.model = model
+        self.others = others
+        self.complex_keys = {k for k, v in params.items() if v.is_complex()}
+        self.real = {k: torch.view_as_real(v.detach()).clone() if k in self.complex_keys else v.detach()
+                     for k, v in params.items()}
+
+    def call(self, real_params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Model output ``(N, C)`` at ``x`` with parameters given in real form."""
+        p = {k: torch.complex(v[..., 0], v[..., 1]) if k in self.complex_keys else v
+             for k, v in real_params.items()}
+        out = functional_call(self.model, (p, self.others), (x,))
+        return out.unsqueeze(1) if out.dim() == 1 else out
+
+
+def output_channels(model: nn.Module, x: torch.Tensor, params: dict, others: dict) -> int:
+    """Number of output channels ``C``, from one forward pass on ``x[:1]`` (hooks paused)."""
+    with paused_hooks(model), torch.no_grad():
+        out = functional_call(model, ({**params, **others},), (x[:1],))
+    return 1 if out.dim() == 1 else int(out.shape[1])
+
+
+def _group(name: str) -> str:
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _jacobians(view: RealView, x: torch.Tensor, chunk_size: int | None) -> dict[str, torch.Tensor]:
+    def single(p, xi):
+        return view.call(p, xi.unsqueeze(0))[0]
+    jac = vmap(jacrev(single), in_dims=(None, 0), chunk_size=chunk_size)(view.real, x)
+    return {k: v.reshape(v.shape[0], v.shape[1], -1) for k, v in jac.items()}
+
+
+def _contract(j1: torch.Tensor, j2: torch.Tensor, trace: bool) -> torch.Tensor:
+    return torch.einsum("ncp,mcp->nm", j1, j2) if trace else torch.einsum("ncp,mdp->nmcd", j1, j2)
+
+
+def _jacrev_kernels(view, x1, x2, trace, chunk_size, per_layer):
+    j1 = _jacobians(view, x1, chunk_size)
+    j2 = j1 if x2 is None else _jacobians(view, x2, chunk_size)
+    out: dict[str, torch.Tensor] = {}
+    for k in j1:
+        key = _group(k) if per_layer else "total"
+        term = _contract(j1[k], j2[k], trace)
+        out[key] = term if key not in out else out[key].add_(term)
+    return out
+
+
+def _ntvp_kernels(view, x1, x2, trace, chunk_size, per_layer):
+    x2 = x1 if x2 is None else x2
+    with torch.no_grad():
+        c = view.call(view.real, x1[:1]).shape[1]
+    groups = sorted({_group(k) for k in view.real}) if per_layer else ["total"]
+    _, vjp_fn = vjp(lambda p: view.call(p, x1), view.real)
+
+    def column(vec):
+        (ct,) = vjp_fn(vec)
+        outs = []
+        for grp in groups:
+            tangent = ct if grp == "total" else \
+                {k: v if _group(k) == grp else torch.zeros_like(v) for k, v in ct.items()}
+            outs.append(jvp(lambda p: view.call(p, x2), (view.real,), (tangent,))[1])
+        return torch.stack(outs)
+
+    n1 = x1.shape[0]
+    basis = torch.eye(n1 * c, dtype=x1.dtype, device=x1.device).reshape(n1 * c, n1, c)
+    cols = vmap(column, chunk_size=chunk_size)(basis)            # (n1*c, G, n2, c)
+    cols = cols.reshape(n1, c, len(groups), x2.shape[0], c).permute(2, 0, 3, 1, 4)  # G,n1,n2,c,c'
+    if trace:
+        cols = cols.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return {g: cols[i] for i, g in enumerate(groups)}
+
+
+def empirical_ntk(
+    model: nn.Module,
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    *,
+    implementation: str | Implementation = "auto",
+    trace_outputs: bool = True,
+    chunk_size: int | None = None,
+    dtype: torch.dtype | None = None,
+    per_layer: bool = False,
+    max_bytes: int | None = None,
+) -> torch.Tensor | dict[str, torch.Tensor]:
+    """Empirical NTK of ``model`` between inputs ``x1`` and ``x2``.
+
+    Parameters
+    ----------
+    model
+        Any module mapping ``(N, d_in)`` to ``(N, C)`` (or ``(N,)``).  Forward
+        hooks on it are paused while the kernel is computed
+        (:func:`~spectral_probe.ntk.paused_hooks`).
+    x1, x2
+        Inputs of shape ``(N1, d_in)`` and ``(N2, d_in)``; ``x2=None`` means ``x1``.
+    implementation
+        ``"auto"``, ``"structured"``, ``"jacrev"`` or ``"ntvp"``; see
+        :class:`Implementation`.
+    trace_outputs
+        Sum over output channels (default) or return the full per-output kernel.
+    chunk_size
+        Samples per vectorised pass (jacrev/structured) or kernel columns per
+        pass (ntvp); ``None`` processes everything at once.
+    dtype
+        Real compute dtype (``torch.float64`` for a reference kernel); the
+        model's dtype by default.  The model itself is not modified.
+    per_layer
+        Return a dict of per-layer contributions (keys: qualified module
+        names) that sum to the kernel.
+    max_bytes
+        Memory budget for the dense result; defaults to the available memory.
+
+    Returns
+    -------
+    Tensor or dict of str to Tensor
+        Shape ``(N1, N2)`` if ``trace_outputs`` else ``(N1, N2, C, C)``.
+
+    Raises
+    ------
+    DenseKernelTooLarge
+        (a ``ValueError``) when the kernel or Jacobians would not fit; the
+        message gives the size and names the matrix-free route.
+    """
+    check_inputs(x1, "x1")
+    if x2 is not None:
+        check_inputs(x2, "x2")
+    check_parameters(model)
+    impl = resolve_implementation(model, implementation)
+    params, others, dtype = prepare_tensors(model, dtype, device=x1.device)
+    x1 = x1.to(dtype)
+    x2 = None if x2 is None else x2.to(dtype)
+    c = output_channels(model, x1, params, others)
+    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    item = torch.finfo(dtype).bits // 8
+    outs = 1 if trace_outputs else c * c
+    kernel_bytes = x1.shape[0] * n2 * outs * item
+    what = f"a dense {x1.shape[0]}x{n2} {str(dtype).replace('torch.', '')} NTK"
+    need = kernel_bytes * (3 if impl is Implementation.STRUCTURED else 2)
+    if impl is Implementation.JACREV:
+        need += (x1.shape[0] + (0 if x2 is None else n2)) * c * count_parameters(model) * item
+        what += " with its Jacobians"
+    check_memory(need, what, device=x1.device, max_bytes=max_bytes)
+    with paused_hooks(model):
+        if impl is Implementation.STRUCTURED:
+            f1 = capture_factors(model, x1, {**params, **others}, chunk_size)
+            f2 = None if x2 is None else capture_factors(model, x2, {**params, **others}, chunk_size)
+            if per_layer:
+                return structured_kernels(f1, f2, trace_outputs)
+            return structured_kernel_sum(f1, f2, trace_outputs)
+        view = RealView(model, params, others)
+        route = _jacrev_kernels if impl is Implementation.JACREV else _ntvp_kernels
+        kernels = route(view, x1, x2, trace_outputs, chunk_size, per_layer)
+    return kernels if per_layer else kernels["total"]

@@ -1,0 +1,51 @@
+"""Memory estimates and the "too large for a dense kernel" error."""
+
+from __future__ import annotations
+
+import torch
+
+from ..devices import available_memory_bytes
+
+__all__ = ["DenseKernelTooLarge", "available_memory_bytes", "format_bytes", "check_memory"]
+
+
+class DenseKernelTooLarge(ValueError):
+    """A dense object (kernel, Jacobian, eigenvectors) would not fit in memory."""
+
+
+def format_bytes(n: float) -> str:
+    """Human-readable size in binary units (``"1.0 GiB"``)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def check_memory(
+    nbytes: int,
+    what: str,
+    *,
+    device: torch.device | str | None = None,
+    max_bytes: int | None = None,
+    alternative: str = "use the matrix-free route: ntk_topk(...) for the top eigenpairs and "
+                       "spectrum_without_kernel(...) for S(k) (CLI: --top-k K)",
+) -> None:
+    """Raise :class:`DenseKernelTooLarge` when ``nbytes`` exceed the budget.
+
+    Parameters
+    ----------
+    nbytes
+        Bytes the operation needs.
+    what
+        Description used in the message, e.g. ``"a dense 200000x200000 float32 NTK"``.
+    max_bytes
+        Budget; defaults to the memory available on ``device``.
+    alternative
+        The route to suggest instead.
+    """
+    budget = available_memory_bytes(torch.device(device or "cpu")) if max_bytes is None else int(max_bytes)
+    if nbytes > budget:
+        raise DenseKernelTooLarge(
+            f"{what} needs {format_bytes(nbytes)} but only {format_bytes(budget)} is available; "
+            f"{alternative}")

@@ -1,0 +1,357 @@
+"""Structured (layerwise) NTK for per-sample-independent MLPs.
+
+For a linear map ``z = W a + b`` applied once per sample, the Jacobian of an
+output ``f_c(x_n)`` with respect to ``W`` is the outer product ``g_n a_n^T`` of
+the backpropagated gradient ``g_n = d f_c(x_n) / d z_n`` and the layer input
+``a_n``; with respect to ``b`` it is ``g_n``.  The layer's NTK contribution is
+therefore the Hadamard product (Novak et al., ICML 2022, "structured
+derivatives"; the Kronecker-factored form of KFAC)::
+
+    Theta_l = (G_l G_l^T) * (A_l A_l^T + 1)            (real parameters)
+
+computed from one batched forward pass that records ``a_l`` and one backward
+pass per output channel that yields ``g_l`` for all samples at once.  Cost
+``O(N^2 * sum of widths)`` instead of ``O(N^2 * parameters)``.
+
+Complex layers (WIRE) count each complex weight ``w = u + i v`` as two real
+parameters.  PyTorch's gradient convention gives ``J = df/du + i df/dv =
+g conj(a)``, so ``Theta_l = Re[(G G^H) * (conj(A) A^T + 1)]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from ..models.base import INR, Activation, HookPoint
+from .hooks import paused_hooks
+
+__all__ = [
+    "LayerFactors",
+    "ELEMENTWISE_MODULES",
+    "structured_layers",
+    "supports_structured",
+    "capture_factors",
+    "structured_kernels",
+    "structured_kernel_sum",
+    "structured_matmat",
+]
+
+#: parameter-free modules that act elementwise on the feature axis
+ELEMENTWISE_MODULES: tuple[type[nn.Module], ...] = (
+    Activation, HookPoint, nn.Identity, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
+    nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Mish, nn.Hardtanh, nn.Softsign, nn.Tanhshrink,
+)
+
+
+@dataclass
+class LayerFactors:
+    """Kronecker factors of one linear layer's Jacobian.
+
+    Attributes
+    ----------
+    name
+        Qualified module name (``"layers.0.linear"``, ``"head"``, ``"0"``).
+    a
+        Layer inputs, shape ``(N, d_in)``; with a trainable bias a column of
+        ones is appended (shape ``(N, d_in + 1)``).  Without a trainable weight
+        only the ones column is kept.
+    g
+        Output gradients ``d f_c / d z``, shape ``(C, N, d_out)``.
+    """
+
+    name: str
+    a: torch.Tensor
+    g: torch.Tensor
+
+    @property
+    def n_params(self) -> int:
+        """Number of real parameters the factors stand for."""
+        factor = 2 if (self.a.is_complex() or self.g.is_complex()) else 1
+        return factor * self.a.shape[1] * self.g.shape[2]
+
+
+def _reject(model: nn.Module, reason: str) -> ValueError:
+    return ValueError(
+        f"implementation='structured' cannot handle {type(model).__name__}: {reason}; "
+        "it needs an MLP whose trainable parameters all sit in nn.Linear layers applied once "
+        "per forward with elementwise activations in between; use implementation='jacrev'")
+
+
+def _check_sequential(model: nn.Sequential) -> None:
+    for name, child in model.named_children():
+        if isinstance(child, nn.Sequential):
+            _check_sequential(child)
+        elif not isinstance(child, (nn.Linear, *ELEMENTWISE_MODULES)):
+            raise _reject(model, f"module {name!r} ({type(child).__name__}) is not an nn.Linear "
+                                 "or a known elementwise activation")
+
+
+def structured_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
+    """The linear layers of a model the structured route can handle.
+
+    Parameters
+    ----------
+    model
+        An :class:`~spectral_probe.models.INR` or an ``nn.Sequential`` of
+        ``nn.Linear`` and elementwise activation modules.
+
+    Returns
+    -------
+    list of (str, nn.Linear)
+        Qualified names and modules in forward order.
+
+    Raises
+    ------
+    ValueError
+        Explains why the model is not supported and suggests ``jacrev``.
+    """
+    if isinstance(model, INR):
+        linears = model.linear_layers()
+        for i, layer in enumerate(model.layers):
+            if not isinstance(layer.act, Activation) or any(True for _ in layer.act.parameters()):
+                raise _reject(model, f"layers.{i}.act is not a parameter-free elementwise Activation")
+    elif isinstance(model, nn.Sequential):
+        _check_sequential(model)
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    else:
+        raise _reject(model, "it is neither an INR nor an nn.Sequential")
+    names = {id(m): name for name, m in model.named_modules()}
+    covered = {id(p) for lin in linears for p in lin.parameters()}
+    stray = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in covered]
+    if stray:
+        raise _reject(model, f"trainable parameter(s) outside nn.Linear layers: {', '.join(stray)}")
+    if not linears:
+        raise _reject(model, "it has no nn.Linear layer")
+    return [(names[id(lin)], lin) for lin in linears]
+
+
+def supports_structured(model: nn.Module) -> bool:
+    """Whether :func:`structured_layers` accepts ``model``."""
+    try:
+        structured_layers(model)
+    except ValueError:
+        return False
+    return True
+
+
+def _trainable_flags(linear: nn.Linear) -> tuple[bool, bool]:
+    weight = linear.weight.requires_grad
+    bias = linear.bias is not None and linear.bias.requires_grad
+    return weight, bias
+
+
+def _augment(a: torch.Tensor, weight: bool, bias: bool) -> torch.Tensor:
+    ones = torch.ones(a.shape[0], 1, dtype=a.dtype, device=a.device)
+    if weight and bias:
+        return torch.cat([a, ones], dim=1)
+    return a if weight else ones
+
+
+def _capture_chunk(model, layers, tensors, x):
+    inputs: dict[int, torch.Tensor] = {}
+    outputs: dict[int, torch.Tensor] = {}
+    calls = [0] * len(layers)
+
+    def make_hook(i):
+        def hook(module, args, out):
+            calls[i] += 1
+            inputs[i] = args[0].detach()
+            outputs[i] = out
+        return hook
+
+    with paused_hooks(model), torch.enable_grad():
+        handles = [lin.register_forward_hook(make_hook(i)) for i, (_, lin) in enumerate(layers)]
+        try:
+            out = functional_call(model, tensors, (x,))
+        finally:
+            for h in handles:
+                h.remove()
+    bad = [layers[i][0] for i, c in enumerate(calls) if c != 1]
+    if bad:
+        raise _reject(model, f"layer(s) {', '.join(bad)} ran {[calls[i] for i, c in enumerate(calls) if c != 1]} "
+                             "times in one forward pass (must be exactly once)")
+    if out.dim() == 1:
+        out = out.unsqueeze(1)
+    zs = [outputs[i] for i in range(len(layers))]
+    grads = []
+    for c in range(out.shape[1]):
+        grads.append(torch.autograd.grad(out[:, c].sum(), zs, retain_graph=c + 1 < out.shape[1],
+                                         allow_unused=True))
+    gs = []
+    for i, z in enumerate(zs):
+        g = [gc[i] if gc[i] is not None else torch.zeros_like(z) for gc in grads]
+        gs.append(torch.stack([t.detach() for t in g]))
+    return [inputs[i] for i in range(len(layers))], gs
+
+
+def capture_factors(
+    model: nn.Module,
+    x: torch.Tensor,
+    tensors: dict[str, torch.Tensor],
+    chunk_size: int | None = None,
+) -> list[LayerFactors]:
+    """Record every linear layer's inputs and output gradients for all samples.
+
+    Parameters
+    ----------
+    model
+        A model accepted by :func:`structured_layers`.
+    x
+        Inputs, shape ``(N, d_in)``.
+    tensors
+        Parameters and buffers passed to ``functional_call`` (already cast to
+        the compute dtype); the parameters must require grad.
+    chunk_size
+        Samples per forward/backward pass (all at once when ``None``).
+
+    Returns
+    -------
+    list of LayerFactors
+        One entry per layer with a trainable parameter; ``a`` has shape
+        ``(N, d_in [+1])`` and ``g`` shape ``(C, N, d_out)``.
+    """
+    layers = structured_layers(model)
+    step = x.shape[0] if chunk_size is None else max(1, int(chunk_size))
+    parts = [_capture_chunk(model, layers, tensors, x[s:s + step]) for s in range(0, x.shape[0], step)]
+    factors = []
+    for i, (name, lin) in enumerate(layers):
+        weight, bias = _trainable_flags(lin)
+        if not (weight or bias):
+            continue
+        a = torch.cat([p[0][i] for p in parts]) if len(parts) > 1 else parts[0][0][i]
+        g = torch.cat([p[1][i] for p in parts], dim=1) if len(parts) > 1 else parts[0][1][i]
+        factors.append(LayerFactors(name, _augment(a, weight, bias), g))
+    return factors
+
+
+def _layer_kernel(f1: LayerFactors, f2: LayerFactors, trace_outputs: bool) -> torch.Tensor:
+    complex_ = f1.a.is_complex() or f1.g.is_complex()
+    aa = (f1.a.conj() if complex_ else f1.a) @ f2.a.T
+    if trace_outputs:
+        gg = torch.einsum("cnd,cmd->nm", f1.g, f2.g.conj()) if f1.g.shape[0] > 1 \
+            else f1.g[0] @ f2.g[0].conj().T
+        out = gg.mul_(aa) if gg.dtype == torch.promote_types(gg.dtype, aa.dtype) else gg * aa
+        return out.real if complex_ else out
+    gg = torch.einsum("cnd,emd->nmce", f1.g, f2.g.conj())
+    out = gg * aa[:, :, None, None]
+    return out.real if complex_ else out
+
+
+def structured_kernels(
+    factors1: list[LayerFactors],
+    factors2: list[LayerFactors] | None = None,
+    trace_outputs: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Per-layer NTK contributions from Kronecker factors.
+
+    Returns
+    -------
+    dict of str to Tensor
+        Layer name -> kernel of shape ``(N1, N2)`` (traced over outputs) or
+        ``(N1, N2, C, C)``; their sum is the NTK.
+    """
+    factors2 = factors1 if factors2 is None else factors2
+    return {f1.name: _layer_kernel(f1, f2, trace_outputs) for f1, f2 in zip(factors1, factors2)}
+
+
+def _is_complex(f: LayerFactors) -> bool:
+    return f.a.is_complex() or f.g.is_complex()
+
+
+def _real_trace_sum(factors1, factors2, symmetric: bool) -> torch.Tensor:
+    """Fast path: real factors, traced outputs; preallocated buffers, symmetric blocks."""
+    n1, n2 = factors1[0].a.shape[0], factors2[0].a.shape[0]
+    ref = factors1[0].a
+    total = torch.zeros(n1, n2, dtype=ref.dtype, device=ref.device)
+    nb = 2 if symmetric and n1 >= 512 else 1
+    edges = [n1 * i // nb for i in range(nb + 1)]
+    blocks = [(i, j) for i in range(nb) for j in range(nb) if not symmetric or j >= i]
+    size = max((edges[i + 1] - edges[i]) * (edges[j + 1] - edges[j]) for i, j in blocks) if symmetric \
+        else n1 * n2
+    buf_g = torch.empty(size, dtype=ref.dtype, device=ref.device)
+    buf_a = torch.empty(size, dtype=ref.dtype, device=ref.device)
+    for f1, f2 in zip(factors1, factors2):
+        for i, j in blocks:
+            r = slice(edges[i], edges[i + 1]) if symmetric else slice(0, n1)
+            c = slice(edges[j], edges[j + 1]) if symmetric else slice(0, n2)
+            shape = (r.stop - r.start, c.stop - c.start)
+            gg = buf_g[:shape[0] * shape[1]].view(shape)
+            aa = buf_a[:shape[0] * shape[1]].view(shape)
+            torch.mm(f1.g[0, r], f2.g[0, c].T, out=gg)
+            for k in range(1, f1.g.shape[0]):
+                gg.addmm_(f1.g[k, r], f2.g[k, c].T)
+            torch.mm(f1.a[r], f2.a[c].T, out=aa)
+            total[r, c].addcmul_(gg, aa)
+    if symmetric and nb > 1:
+        for i, j in blocks:
+            if j > i:
+                r, c = slice(edges[i], edges[i + 1]), slice(edges[j], edges[j + 1])
+                total[c, r] = total[r, c].T
+    return total
+
+
+def structured_kernel_sum(factors1, factors2=None, trace_outputs: bool = True) -> torch.Tensor:
+    """Sum of :func:`structured_kernels` (the NTK) without keeping per-layer kernels.
+
+    Parameters
+    ----------
+    factors1, factors2
+        From :func:`capture_factors`; ``factors2=None`` means ``factors1``
+        (the kernel is then symmetric and only its upper blocks are computed).
+    trace_outputs
+        Sum over outputs (shape ``(N1, N2)``) or full kernel ``(N1, N2, C, C)``.
+
+    Returns
+    -------
+    Tensor
+        The NTK.
+    """
+    symmetric = factors2 is None
+    factors2 = factors1 if factors2 is None else factors2
+    if trace_outputs and not any(_is_complex(f) for f in factors1):
+        return _real_trace_sum(factors1, factors2, symmetric)
+    total = None
+    for f1, f2 in zip(factors1, factors2):
+        k = _layer_kernel(f1, f2, trace_outputs)
+        total = k if total is None else total.add_(k)
+    return total
+
+
+def structured_matmat(factors: list[LayerFactors], v: torch.Tensor) -> torch.Tensor:
+    """NTK-vector products ``Theta @ v`` (traced over outputs) without forming ``Theta``.
+
+    Per layer and output, ``U = G^H diag(v) A`` and ``(Theta v)_n = Re g_n^T U conj(a_n)``;
+    cost ``O(N d_out d_in)`` per vector, memory ``O(N d_out)``.
+
+    Parameters
+    ----------
+    factors
+        From :func:`capture_factors`.
+    v
+        Shape ``(N,)`` or ``(N, b)``.
+
+    Returns
+    -------
+    Tensor
+        Same shape as ``v``.
+    """
+    vec = v.dim() == 1
+    v2 = v.unsqueeze(1) if vec else v
+    n, b = v2.shape
+    out = torch.zeros(n, b, dtype=v2.dtype, device=v2.device)
+    for f in factors:
+        complex_ = f.a.is_complex() or f.g.is_complex()
+        a = f.a
+        vv = v2.to(a.dtype) if complex_ and not v2.is_complex() else v2
+        for g in f.g:
+            d_out = g.shape[1]
+            w = (g.conj()[:, :, None] * vv.to(g.dtype)[:, None, :]).reshape(n, d_out * b)
+            u = w.T @ a.to(w.dtype)                                 # (d_out*b, d_in)
+            y = (a.conj() if complex_ else a).to(u.dtype) @ u.T     # (N, d_out*b)
+            r = (g[:, :, None].to(y.dtype) * y.reshape(n, d_out, b)).sum(1)
+            out += r.real if r.is_complex() else r
+    return out[:, 0] if vec else out
