@@ -347,6 +347,8 @@ def fit(
     finally:
         if bar is not None:
             bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the loop is asynchronous: count the queued work too
     wall = time.perf_counter() - start
     epochs_run = epoch + 1
     return _finish(state, tracker or best_minibatch, epochs_run, wall, batch, lrs, notes, all_callbacks)
