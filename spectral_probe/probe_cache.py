@@ -1,0 +1,168 @@
+"""In-memory probe results and their (layer, kind) layout shared with the trajectory store.
+
+A probe observes hook points (``layers.0.pre``, ...); the store and
+``xarray`` views index them by ``layer`` (``"input"``, ``"layers.0"``, ...,
+``"output"``) and ``kind`` (``"pre"``, ``"post"``), with NaN where a
+combination does not exist (``input``/``pre``, ``output``/``post``).
+
+Variables per probe step (dims after ``step``):
+
+==============  =======================  ==============================================
+name            dims                     meaning
+==============  =======================  ==============================================
+act_mean        (layer, kind)            mean over all samples and neurons
+act_std         (layer, kind)            standard deviation (ddof 0), same values
+act_kurtosis    (layer, kind)            excess (Fisher) kurtosis, same values
+hist            (layer, kind, bin)       density: counts / (all values * bin width)
+hist_edges      (layer, kind, edge)      bin edges used at that step
+hist_outside    (layer, kind)            fraction of values outside the edges
+psd             (layer, kind, freq)      layer-averaged PSD (1-D or radial profile)
+==============  =======================  ==============================================
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import stats
+
+__all__ = ["STAT_NAMES", "STAT_DIMS", "ProbeCache", "ActivationLayout", "activation_layout", "freq_axis"]
+
+#: per-step statistics and their dims after (layer, kind)
+STAT_DIMS: dict[str, tuple[tuple[str, ...], str]] = {
+    "act_mean": ((), "f8"), "act_std": ((), "f8"), "act_kurtosis": ((), "f8"),
+    "hist": (("bin",), "f4"), "hist_edges": (("edge",), "f8"), "hist_outside": ((), "f4"),
+    "psd": (("freq",), "f4"),
+}
+STAT_NAMES = tuple(STAT_DIMS)
+_ORDER = ("pre", "post")
+
+
+def freq_axis(grid_shape: Sequence[int]) -> np.ndarray:
+    """Frequencies (cycles/sample) of the probe's PSD: rfft bins in 1-D, annuli in 2-D."""
+    grid = tuple(int(n) for n in grid_shape)
+    if len(grid) == 2:
+        fy, fx = (torch.fft.fftshift(torch.fft.fftfreq(n, dtype=torch.float64)) for n in grid)
+        return stats.radial_profile(torch.zeros(grid, dtype=torch.float64), fy, fx).freqs.numpy()
+    return np.fft.rfftfreq(math.prod(grid))
+
+
+@dataclass
+class ActivationLayout:
+    """Coordinates and variables of an activations group, and the map hook point -> (layer, kind)."""
+
+    layers: list[str]
+    kinds: list[str]
+    index: dict[str, tuple[int, int]]
+    coords: dict[str, np.ndarray]
+    variables: dict
+
+    def grid(self, per_point: Mapping[str, torch.Tensor]) -> np.ndarray:
+        """Arrange ``{hook name: tensor (...)}`` as an array ``(layer, kind, ...)`` with NaN holes."""
+        first = next(iter(per_point.values()))
+        shape = tuple(first.shape)
+        out = np.full((len(self.layers), len(self.kinds), *shape), np.nan)
+        for name, value in per_point.items():
+            i, j = self.index[name]
+            out[i, j] = value.detach().to("cpu", torch.float64).numpy()
+        return out
+
+
+def activation_layout(points, n_bins: int, freqs: np.ndarray | None) -> ActivationLayout:
+    """Layout for hook points ``points`` (objects with ``name``, ``layer``, ``kind``)."""
+    from .store import Var
+
+    layers = list(dict.fromkeys(p.layer for p in points))
+    kinds = [k for k in _ORDER if any(p.kind == k for p in points)]
+    index = {p.name: (layers.index(p.layer), kinds.index(p.kind)) for p in points}
+    coords = {"layer": np.array(layers), "kind": np.array(kinds), "bin": np.arange(n_bins),
+              "edge": np.arange(n_bins + 1)}
+    if freqs is not None:
+        coords["freq"] = np.asarray(freqs, dtype=np.float64)
+    variables = {name: Var(("layer", "kind", *dims), dtype) for name, (dims, dtype) in STAT_DIMS.items()
+                 if freqs is not None or name != "psd"}
+    return ActivationLayout(layers, kinds, index, coords, variables)
+
+
+class ProbeCache:
+    """Statistics of every probe step, stacked per statistic, plus the latest raw activations.
+
+    ``cache.stack("act_std")`` has shape ``(steps, hook points)``; ``cache.stack("psd")``
+    ``(steps, hook points, freq)``.  ``cache["layers.0.pre"]`` is the raw
+    activation of the latest probe step when the probe keeps them.
+    """
+
+    def __init__(self, names: Sequence[str], device: torch.device | str = "cpu") -> None:
+        self.names = list(names)
+        self.device = torch.device(device)
+        self.steps: list[int] = []
+        self.stats: dict[str, list[torch.Tensor]] = {}
+        self.activations: dict[str, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __repr__(self) -> str:
+        return (f"ProbeCache(steps={self.steps}, names={self.names}, stats={list(self.stats)}, "
+                f"activations={list(self.activations)}, device={self.device})")
+
+    def append(self, step: int, current: Mapping[str, Mapping[str, torch.Tensor]],
+               raw: Mapping[str, torch.Tensor] | None = None) -> None:
+        """Add one probe step ``{hook name: {stat: tensor}}``; missing hook points become NaN."""
+        if self.steps and step <= self.steps[-1]:
+            raise ValueError(f"probe step {step} is not after the last cached step {self.steps[-1]}")
+        for stat in STAT_NAMES:
+            present = {n: s[stat] for n, s in current.items() if stat in s}
+            if not present:
+                continue
+            like = next(iter(present.values()))
+            rows = [present[n].detach().to(self.device, torch.float64) if n in present
+                    else torch.full(like.shape, math.nan, dtype=torch.float64, device=self.device)
+                    for n in self.names]
+            self.stats.setdefault(stat, []).append(torch.stack(rows))
+        self.steps.append(int(step))
+        if raw:
+            self.activations = dict(raw)
+
+    def stack(self, stat: str, names: Sequence[str] | None = None) -> torch.Tensor:
+        """One statistic over all steps: shape ``(steps, len(names), ...)``."""
+        if stat not in self.stats:
+            raise KeyError(f"no statistic {stat!r} cached; available: {', '.join(self.stats) or 'none'}")
+        out = torch.stack(self.stats[stat])
+        if names is None:
+            return out
+        missing = [n for n in names if n not in self.names]
+        if missing:
+            raise KeyError(f"unknown hook point(s) {missing}; cached: {', '.join(self.names)}")
+        return out[:, [self.names.index(n) for n in names]]
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        if name not in self.activations:
+            raise KeyError(f"no raw activation {name!r}; kept: {', '.join(self.activations) or 'none'} "
+                           "(create the probe with keep=True)")
+        return self.activations[name]
+
+    def to(self, device: torch.device | str) -> "ProbeCache":
+        """A copy of the cache on ``device``."""
+        out = ProbeCache(self.names, device)
+        out.steps = list(self.steps)
+        out.stats = {k: [t.to(device) for t in v] for k, v in self.stats.items()}
+        out.activations = {k: t.to(device) for k, t in self.activations.items()}
+        return out
+
+    def to_dataset(self, points, n_bins: int, freqs: np.ndarray | None):
+        """The cached statistics as an ``xarray.Dataset`` in the store's layout."""
+        import xarray as xr
+
+        layout = activation_layout(points, n_bins, freqs if "psd" in self.stats else None)
+        data = {}
+        for stat, rows in self.stats.items():
+            per_step = [layout.grid(dict(zip(self.names, row))) for row in rows]
+            dims = ("step", "layer", "kind", *STAT_DIMS[stat][0])
+            data[stat] = (dims, np.stack(per_step).astype(STAT_DIMS[stat][1]))
+        return xr.Dataset(data, coords={"step": np.asarray(self.steps, dtype=np.int64), **layout.coords})
