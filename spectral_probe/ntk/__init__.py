@@ -31,5 +31,13 @@ __all__ = [
     "spectrum_from_eigenpairs", "spectrum_from_kernel", "spectrum_from_factors",
     "spectrum_without_kernel", "two_sided", "authors_convention", "high_frequency_share",
     "normalized_kernel", "NTKResult", "analyze_ntk", "paused_hooks", "DenseKernelTooLarge",
-    "LayerFactors", "capture_factors", "structured_layers", "supports_structured",
+    "LayerFactors", "capture_factors", "structured_layers", "supports_structured", "NTKSnapshot",
 ]
+
+
+def __getattr__(name: str):
+    # the training probe imports the training loop; load it only when asked for
+    if name == "NTKSnapshot":
+        from .probe import NTKSnapshot
+        return NTKSnapshot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -135,7 +135,8 @@ def ntk_operator(
     x = x.to(dtype)
     if impl is Implementation.STRUCTURED:
         factors = capture_factors(model, x, {**params, **others}, chunk_size)
+        workspace: dict = {}
         return NTKOperator(x.shape[0], dtype, x.device, "structured",
-                           lambda v: structured_matmat(factors, v), factors)
+                           lambda v: structured_matmat(factors, v, workspace), factors)
     c = output_channels(model, x, params, others)
     return NTKOperator(x.shape[0], dtype, x.device, "ntvp", _generic_matmat(model, params, others, x, c))

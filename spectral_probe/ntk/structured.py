@@ -321,7 +321,25 @@ def structured_kernel_sum(factors1, factors2=None, trace_outputs: bool = True) -
     return total
 
 
-def structured_matmat(factors: list[LayerFactors], v: torch.Tensor) -> torch.Tensor:
+def _real_matvec_into(f: LayerFactors, v: torch.Tensor, out: torch.Tensor, work: dict) -> None:
+    """Real layer, one vector: ``out += rowsum(G * (A (G^T diag(v) A)^T))`` with reused buffers."""
+    key = (f.name, "w")
+    if key not in work:
+        n, d_out = f.g.shape[1], f.g.shape[2]
+        work[key] = torch.empty(n, d_out, dtype=f.g.dtype, device=f.g.device)
+        work[(f.name, "y")] = torch.empty(n, d_out, dtype=f.g.dtype, device=f.g.device)
+        work[(f.name, "u")] = torch.empty(d_out, f.a.shape[1], dtype=f.g.dtype, device=f.g.device)
+    w, y, u = work[key], work[(f.name, "y")], work[(f.name, "u")]
+    vv = v.to(f.g.dtype)[:, None]
+    for g in f.g:
+        torch.mul(g, vv, out=w)
+        torch.mm(w.T, f.a, out=u)
+        torch.mm(f.a, u.T, out=y)
+        out += y.mul_(g).sum(1).to(out.dtype)
+
+
+def structured_matmat(factors: list[LayerFactors], v: torch.Tensor,
+                      workspace: dict | None = None) -> torch.Tensor:
     """NTK-vector products ``Theta @ v`` (traced over outputs) without forming ``Theta``.
 
     Per layer and output, ``U = G^H diag(v) A`` and ``(Theta v)_n = Re g_n^T U conj(a_n)``;
@@ -333,6 +351,9 @@ def structured_matmat(factors: list[LayerFactors], v: torch.Tensor) -> torch.Ten
         From :func:`capture_factors`.
     v
         Shape ``(N,)`` or ``(N, b)``.
+    workspace
+        Optional dict in which buffers are kept between calls (repeated
+        products, e.g. Lanczos, then avoid re-allocating ``N x width`` arrays).
 
     Returns
     -------
@@ -345,6 +366,9 @@ def structured_matmat(factors: list[LayerFactors], v: torch.Tensor) -> torch.Ten
     out = torch.zeros(n, b, dtype=v2.dtype, device=v2.device)
     for f in factors:
         complex_ = f.a.is_complex() or f.g.is_complex()
+        if not complex_ and b == 1 and workspace is not None:
+            _real_matvec_into(f, v2[:, 0], out[:, 0], workspace)
+            continue
         a = f.a
         vv = v2.to(a.dtype) if complex_ and not v2.is_complex() else v2
         for g in f.g:
