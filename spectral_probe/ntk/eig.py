@@ -216,7 +216,7 @@ def decay_profile(values: torch.Tensor) -> dict[str, torch.Tensor | float]:
     cum = torch.cumsum(p, 0)
 
     def modes(q: float) -> int:
-        return int(torch.searchsorted(cum, torch.tensor(q, dtype=cum.dtype) - 1e-12)) + 1
+        return int(torch.searchsorted(cum, torch.tensor(q - 1e-12, dtype=cum.dtype, device=cum.device))) + 1
 
     return dict(normalized=v / v[0], cumulative=cum,
                 effective_rank=float(math.exp(float(-(nz * nz.log()).sum()))),

@@ -199,7 +199,8 @@ def _select(blocks, rtol):
         flat = torch.cat([m.flatten() for m in masses])
         order = torch.argsort(flat)
         cum = torch.cumsum(flat[order], 0)
-        n_drop = int(torch.searchsorted(cum, torch.tensor(rtol * total, dtype=cum.dtype), right=True))
+        budget = torch.tensor(rtol * total, dtype=cum.dtype, device=cum.device)
+        n_drop = int(torch.searchsorted(cum, budget, right=True))
         mask = torch.ones_like(flat, dtype=torch.bool)
         mask[order[:n_drop]] = False
         dropped = float(cum[n_drop - 1]) if n_drop else 0.0
