@@ -1,0 +1,103 @@
+"""Child process for the store tests: writes a run file and reports committed steps on stdout.
+
+Usage: ``python tests/_store_child.py MODE PATH [N] [DELAY]``.  Modes:
+
+* ``steps``: deterministic rows (``expected_row``) as fast as possible (or with
+  DELAY seconds between steps); prints ``i`` after step ``i`` is committed.
+* ``fit``: a tiny SIREN fit with a probe and a training recorder, one row per epoch.
+* ``full``: like ``steps`` under a file-size limit (RLIMIT_FSIZE) that makes
+  writes fail as on a full disk; prints ``ERROR <message>`` and exits 0.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))     # the checkout, not an installed copy
+
+LAYERS = ["a", "b", "c"]
+FREQS = 513
+
+
+def expected_row(i: int) -> dict[str, np.ndarray]:
+    """The values written at step ``i`` (the tests recompute them)."""
+    psd = (i + 0.001 * np.arange(FREQS)[None, :] + np.arange(len(LAYERS))[:, None]).astype("f4")
+    return {"loss": np.float64(0.5 * i), "psd": psd}
+
+
+def _declare(writer) -> None:
+    from spectral_probe.store import Var
+
+    writer.declare("scalars", variables={"loss": Var((), "f8")})
+    writer.declare("activations", coords={"layer": LAYERS, "freq": np.arange(FREQS) / (2.0 * FREQS)},
+                   variables={"psd": ("layer", "freq")})
+
+
+def run_steps(path: str, n: int, delay: float) -> None:
+    from spectral_probe.store import TrajectoryWriter
+
+    with TrajectoryWriter(path, config={"mode": "steps"}) as writer:
+        _declare(writer)
+        writer.start()
+        print("started", flush=True)
+        for i in range(n):
+            row = expected_row(i)
+            writer.append("scalars", i, loss=row["loss"])
+            writer.append("activations", i, psd=row["psd"])
+            print(i, flush=True)
+            if delay:
+                time.sleep(delay)
+
+
+def run_fit(path: str, n: int) -> None:
+    from spectral_probe import build_model, fit, load_target
+    from spectral_probe.probes import Probe
+    from spectral_probe.store import TrainingRecorder, TrajectoryWriter
+
+    from spectral_probe.training import Callback
+
+    class Started(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 0:
+                print("started", flush=True)      # the first rows are committed
+
+    target = load_target("synthetic:broadband", n=256)
+    model = build_model("siren", width=8, depth=2, seed=0)
+    with TrajectoryWriter(path, config={"mode": "fit"}) as writer:
+        fit(model, target, epochs=n, device="cpu", probes=[Probe(every=1, writer=writer)],
+            callbacks=[TrainingRecorder(writer, every=1), Started()])
+
+
+def run_full(path: str, limit: int) -> None:
+    import resource
+    import signal
+
+    from spectral_probe.store import TrajectoryWriter
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)       # get EFBIG from write() instead of a signal
+    writer = TrajectoryWriter(path, config={"mode": "full"}, reserve_bytes=64 * 1024)
+    _declare(writer)
+    writer.start()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    try:
+        for i in range(10 ** 6):
+            row = expected_row(i)
+            writer.append("scalars", i, loss=row["loss"])
+            writer.append("activations", i, psd=row["psd"])
+            print(i, flush=True)
+    except OSError as exc:
+        print(f"ERROR {exc}", flush=True)
+        writer.close()
+        print("closed", flush=True)
+
+
+if __name__ == "__main__":
+    mode, path = sys.argv[1], sys.argv[2]
+    count = int(sys.argv[3]) if len(sys.argv) > 3 else 10 ** 6
+    pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    {"steps": lambda: run_steps(path, count, pause), "fit": lambda: run_fit(path, count),
+     "full": lambda: run_full(path, count)}[mode]()
