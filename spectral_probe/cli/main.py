@@ -17,6 +17,7 @@ __all__ = ["main", "COMMANDS", "UserError"]
 
 #: command name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
+    "watch": "spectral_probe.cli.watch:watch",
     "demo": "spectral_probe.cli.train:demo",
     "train": "spectral_probe.cli.train:train",
     "models": "spectral_probe.cli.train:models",

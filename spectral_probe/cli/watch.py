@@ -1,0 +1,135 @@
+"""``spectral-probe watch run.h5``: follow a trajectory file while (or after) a run writes it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+__all__ = ["watch", "describe_run", "plot_run"]
+
+_STATUS = {0: "writing", 1: "closed", 2: "failed"}
+
+
+def _scalars_line(ds) -> str | None:
+    if ds.sizes.get("step", 0) == 0:
+        return None
+    last = ds.isel(step=-1)
+    parts = [f"step {int(last.step)}"]
+    for name, fmt in (("loss", "{:.4g}"), ("psnr", "{:.2f} dB"), ("lr", "{:.3g}")):
+        if name in ds:
+            parts.append(f"{name} " + fmt.format(float(last[name])))
+    if "psnr" in ds:
+        parts.append(f"best {float(np.nanmax(ds.psnr.values)):.2f} dB")
+    return "  ".join(parts)
+
+
+def _activations_line(ds) -> str | None:
+    if ds.sizes.get("step", 0) == 0 or "act_std" not in ds:
+        return None
+    last = ds.isel(step=-1)
+    cells = []
+    for layer in ds.layer.values:
+        for kind in ds.kind.values:
+            value = float(last.act_std.sel(layer=layer, kind=kind))
+            if np.isfinite(value):
+                cells.append(f"{layer}.{kind} {value:.3g}")
+    return f"probe step {int(last.step)}: std " + ", ".join(cells)
+
+
+def describe_run(tree, seen: dict[str, int]) -> list[str]:
+    """Lines for the groups that gained steps since ``seen`` (updated in place)."""
+    lines = []
+    for name, node in tree.children.items():
+        ds = node.to_dataset()
+        n = int(ds.sizes.get("step", 0))
+        if n == seen.get(name, -1):
+            continue
+        seen[name] = n
+        if name == "scalars":
+            line = _scalars_line(ds)
+        elif name == "activations":
+            line = _activations_line(ds)
+        else:
+            line = f"{name}: {n} step(s)" + (f", last {int(ds.step[-1])}" if n else "") if "step" in ds.dims else None
+        if line:
+            lines.append(line)
+    return lines
+
+
+def plot_run(tree, path: Path) -> None:
+    """Save PSNR by step and the per-layer activation std / last PSD to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = tree.children
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    if "scalars" in groups and "psnr" in groups["scalars"].dataset:
+        ds = groups["scalars"].to_dataset()
+        axes[0].plot(ds.step, ds.psnr)
+        axes[0].set(xlabel="step", ylabel="PSNR [dB]", title="training PSNR")
+    if "activations" in groups and groups["activations"].to_dataset().sizes.get("step", 0):
+        ds = groups["activations"].to_dataset()
+        for layer in ds.layer.values:
+            for kind in ds.kind.values:
+                std = ds.act_std.sel(layer=layer, kind=kind)
+                if np.isfinite(std).any():
+                    axes[1].semilogy(ds.step, std, label=f"{layer}.{kind}")
+                    if "psd" in ds:
+                        axes[2].loglog(ds.freq[1:], ds.psd.sel(layer=layer, kind=kind).isel(step=-1)[1:])
+        axes[1].set(xlabel="step", ylabel="std", title="activation std")
+        axes[1].legend(fontsize=6)
+        axes[2].set(xlabel="frequency [cycles/sample]", ylabel="PSD", title="layer-averaged PSD (last step)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@click.command("watch")
+@click.argument("run", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between polls.")
+@click.option("--once", is_flag=True, help="Print the current state and exit.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also save a PNG of the trajectory (rewritten at every poll).")
+@click.option("--timeout", type=float, default=None, help="Stop after this many seconds.")
+def watch(run: Path, interval: float, once: bool, plot_path: Path | None, timeout: float | None) -> None:
+    """Print (and optionally plot) the trajectory in RUN as the run writes it."""
+    from ..store import open_run
+    from ..store.filelock import writer_alive
+
+    if interval <= 0:
+        raise ValueError(f"--interval must be positive, got {interval}")
+    start, seen, waited = time.monotonic(), {}, False
+    while True:
+        if not run.exists():
+            if once:
+                raise FileNotFoundError(f"no run file at '{run}'")
+            if not waited:
+                click.echo(f"waiting for {run} ...")
+                waited = True
+        else:
+            try:
+                tree = open_run(run)
+            except OSError:
+                if not writer_alive(run):
+                    raise
+                time.sleep(interval)       # the writer is still declaring its groups
+                continue
+            for line in describe_run(tree, seen):
+                click.echo(line)
+            if plot_path is not None:
+                plot_run(tree, plot_path)
+            status = int(tree.dataset["run_status"]) if "run_status" in tree.dataset else 1
+            if status != 0:
+                click.echo(f"run {_STATUS.get(status, status)}")
+                return
+            if not writer_alive(run):
+                click.echo("the writer is gone (killed?); the file holds every committed step")
+                return
+        if once or (timeout is not None and time.monotonic() - start > timeout):
+            return
+        time.sleep(interval)
