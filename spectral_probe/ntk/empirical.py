@@ -294,8 +294,11 @@ def empirical_ntk(
     check_memory(need, what, device=x1.device, max_bytes=max_bytes)
     with paused_hooks(model):
         if impl is Implementation.STRUCTURED:
-            f1 = capture_factors(model, x1, {**params, **others}, chunk_size)
-            f2 = None if x2 is None else capture_factors(model, x2, {**params, **others}, chunk_size)
+            own = all(p.dtype == params[n].dtype and p.device == params[n].device
+                      for n, p in model.named_parameters() if p.requires_grad)
+            tensors = None if own else {**params, **others}   # no copy when nothing is cast
+            f1 = capture_factors(model, x1, tensors, chunk_size)
+            f2 = None if x2 is None else capture_factors(model, x2, tensors, chunk_size)
             if per_layer:
                 return structured_kernels(f1, f2, trace_outputs)
             return structured_kernel_sum(f1, f2, trace_outputs)

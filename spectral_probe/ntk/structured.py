@@ -166,7 +166,7 @@ def _capture_chunk(model, layers, tensors, x):
     with paused_hooks(model), torch.enable_grad():
         handles = [lin.register_forward_hook(make_hook(i)) for i, (_, lin) in enumerate(layers)]
         try:
-            out = functional_call(model, tensors, (x,))
+            out = model(x) if tensors is None else functional_call(model, tensors, (x,))
         finally:
             for h in handles:
                 h.remove()
@@ -191,7 +191,7 @@ def _capture_chunk(model, layers, tensors, x):
 def capture_factors(
     model: nn.Module,
     x: torch.Tensor,
-    tensors: dict[str, torch.Tensor],
+    tensors: dict[str, torch.Tensor] | None,
     chunk_size: int | None = None,
 ) -> list[LayerFactors]:
     """Record every linear layer's inputs and output gradients for all samples.
@@ -204,7 +204,9 @@ def capture_factors(
         Inputs, shape ``(N, d_in)``.
     tensors
         Parameters and buffers passed to ``functional_call`` (already cast to
-        the compute dtype); the parameters must require grad.
+        the compute dtype); the parameters must require grad.  ``None`` runs
+        the model with its own parameters (no copy; nothing is accumulated
+        into ``.grad``).
     chunk_size
         Samples per forward/backward pass (all at once when ``None``).
 
@@ -262,6 +264,12 @@ def _is_complex(f: LayerFactors) -> bool:
     return f.a.is_complex() or f.g.is_complex()
 
 
+def _row_scaled(f: LayerFactors, rows: slice) -> torch.Tensor:
+    """``g_n a_n`` for a layer with ``d_out == 1`` or ``d_in == 1`` (flattened Jacobian rows)."""
+    g, a = f.g[0, rows], f.a[rows]
+    return a * g if g.shape[1] == 1 else g * a
+
+
 def _real_trace_sum(factors1, factors2, symmetric: bool) -> torch.Tensor:
     """Fast path: real factors, traced outputs; preallocated buffers, symmetric blocks."""
     n1, n2 = factors1[0].a.shape[0], factors2[0].a.shape[0]
@@ -279,6 +287,11 @@ def _real_trace_sum(factors1, factors2, symmetric: bool) -> torch.Tensor:
             r = slice(edges[i], edges[i + 1]) if symmetric else slice(0, n1)
             c = slice(edges[j], edges[j + 1]) if symmetric else slice(0, n2)
             shape = (r.stop - r.start, c.stop - c.start)
+            if f1.g.shape[0] == 1 and min(f1.g.shape[2], f1.a.shape[1]) == 1:
+                # rank-one factor (single-output head, or a lone bias): one GEMM, no Hadamard pass
+                p1, p2 = _row_scaled(f1, r), _row_scaled(f2, c)
+                total[r, c].addmm_(p1, p2.T)
+                continue
             gg = buf_g[:shape[0] * shape[1]].view(shape)
             aa = buf_a[:shape[0] * shape[1]].view(shape)
             torch.mm(f1.g[0, r], f2.g[0, c].T, out=gg)
