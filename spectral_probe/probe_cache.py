@@ -31,7 +31,8 @@ import torch
 
 from . import stats
 
-__all__ = ["STAT_NAMES", "STAT_DIMS", "ProbeCache", "ActivationLayout", "activation_layout", "freq_axis"]
+__all__ = ["STAT_NAMES", "STAT_DIMS", "ProbeCache", "ActivationLayout", "activation_layout", "freq_axis",
+           "stack_points"]
 
 #: per-step statistics and their dims after (layer, kind)
 STAT_DIMS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -62,15 +63,30 @@ class ActivationLayout:
     coords: dict[str, np.ndarray]
     variables: dict
 
-    def grid(self, per_point: Mapping[str, torch.Tensor]) -> np.ndarray:
-        """Arrange ``{hook name: tensor (...)}`` as an array ``(layer, kind, ...)`` with NaN holes."""
-        first = next(iter(per_point.values()))
-        shape = tuple(first.shape)
-        out = np.full((len(self.layers), len(self.kinds), *shape), np.nan)
-        for name, value in per_point.items():
+    def arrange(self, names: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """Rows ``(len(names), ...)`` in hook-point order -> ``(layer, kind, ...)`` with NaN holes."""
+        out = np.full((len(self.layers), len(self.kinds), *rows.shape[1:]), np.nan)
+        for name, row in zip(names, rows):
             i, j = self.index[name]
-            out[i, j] = value.detach().to("cpu", torch.float64).numpy()
+            out[i, j] = row
         return out
+
+
+def stack_points(names: Sequence[str], current: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """``{hook name: {stat: tensor}}`` -> ``{stat: tensor (len(names), ...)}`` (float64, NaN where missing).
+
+    Stays on the statistics' device, so the host copy is one transfer per statistic.
+    """
+    out = {}
+    for stat in STAT_NAMES:
+        present = {n: s[stat] for n, s in current.items() if stat in s}
+        if not present:
+            continue
+        like = next(iter(present.values()))
+        out[stat] = torch.stack([present[n].detach().to(torch.float64) if n in present
+                                 else torch.full(like.shape, math.nan, dtype=torch.float64, device=like.device)
+                                 for n in names])
+    return out
 
 
 def activation_layout(points, n_bins: int, freqs: np.ndarray | None) -> ActivationLayout:
@@ -111,20 +127,13 @@ class ProbeCache:
         return (f"ProbeCache(steps={self.steps}, names={self.names}, stats={list(self.stats)}, "
                 f"activations={list(self.activations)}, device={self.device})")
 
-    def append(self, step: int, current: Mapping[str, Mapping[str, torch.Tensor]],
+    def append(self, step: int, stacked: Mapping[str, torch.Tensor],
                raw: Mapping[str, torch.Tensor] | None = None) -> None:
-        """Add one probe step ``{hook name: {stat: tensor}}``; missing hook points become NaN."""
+        """Add one probe step ``{stat: tensor (hook points, ...)}`` (see :func:`stack_points`)."""
         if self.steps and step <= self.steps[-1]:
             raise ValueError(f"probe step {step} is not after the last cached step {self.steps[-1]}")
-        for stat in STAT_NAMES:
-            present = {n: s[stat] for n, s in current.items() if stat in s}
-            if not present:
-                continue
-            like = next(iter(present.values()))
-            rows = [present[n].detach().to(self.device, torch.float64) if n in present
-                    else torch.full(like.shape, math.nan, dtype=torch.float64, device=self.device)
-                    for n in self.names]
-            self.stats.setdefault(stat, []).append(torch.stack(rows))
+        for stat, rows in stacked.items():
+            self.stats.setdefault(stat, []).append(rows.to(self.device))
         self.steps.append(int(step))
         if raw:
             self.activations = dict(raw)
@@ -162,7 +171,7 @@ class ProbeCache:
         layout = activation_layout(points, n_bins, freqs if "psd" in self.stats else None)
         data = {}
         for stat, rows in self.stats.items():
-            per_step = [layout.grid(dict(zip(self.names, row))) for row in rows]
+            per_step = [layout.arrange(self.names, row.cpu().numpy()) for row in rows]
             dims = ("step", "layer", "kind", *STAT_DIMS[stat][0])
             data[stat] = (dims, np.stack(per_step).astype(STAT_DIMS[stat][1]))
         return xr.Dataset(data, coords={"step": np.asarray(self.steps, dtype=np.int64), **layout.coords})

@@ -38,7 +38,7 @@ from torch import nn
 
 from . import stats
 from .models.base import HookPoint
-from .probe_cache import STAT_NAMES, ProbeCache, activation_layout, freq_axis
+from .probe_cache import ProbeCache, activation_layout, freq_axis, stack_points
 from .training import Callback, TrainState
 
 __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", "paused", "is_paused",
@@ -228,9 +228,10 @@ class Probe(Callback):
         self.writer, self.group, self.complex_part = writer, group, complex_part
         self.grid_shape = tuple(int(n) for n in grid_shape) if grid_shape is not None else None
         self._n_bins = self._check_bins(bins)
+        self._uniform = isinstance(bins, int) and not isinstance(bins, bool)   # edges from a range
         self._points: list[HookInfo] = []
         self._model_id: int | None = None
-        self._edges: dict[str, torch.Tensor] = {}
+        self._edges: dict[str, tuple[torch.Tensor, tuple[float, float]]] = {}
         self._current: dict[str, dict[str, torch.Tensor]] = {}
         self._raw: dict[str, torch.Tensor] = {}
         self._declared = False
@@ -296,29 +297,34 @@ class Probe(Callback):
             self._raw[name] = x.to(self.device, copy=True)
 
     # ------------------------------------------------------------- statistics
-    def _edges_for(self, name: str, flat: torch.Tensor) -> torch.Tensor:
+    def _edges_for(self, name: str, flat: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float]]:
+        """Bin edges on ``flat``'s device and their bounds on the host (fixed edges sync once)."""
         if not isinstance(self.bins, int) or isinstance(self.bins, bool):
-            return torch.as_tensor(self.bins, dtype=torch.float64, device=flat.device)
+            edges = torch.as_tensor(self.bins, dtype=torch.float64)
+            return edges.to(flat.device), (float(edges[0]), float(edges[-1]))
         mode = _AUTO_RANGE if self.bin_range == "auto" else self.bin_range
         if isinstance(mode, Mapping):
             mode = next((v for k, v in mode.items() if fnmatchcase(name, k)), "first")
         if mode == "adaptive":
-            return stats.range_edges(flat, self.bins, self.margin)
+            edges = stats.range_edges(flat, self.bins, self.margin)
+            return edges, tuple(float(v) for v in edges[[0, -1]].cpu())
         if name not in self._edges:
             if mode == "first":
-                self._edges[name] = stats.range_edges(flat, self.bins, self.margin)
+                edges = stats.range_edges(flat, self.bins, self.margin)
             elif isinstance(mode, (tuple, list)) and len(mode) == 2:
-                self._edges[name] = stats.uniform_edges(float(mode[0]), float(mode[1]), self.bins)
+                edges = stats.uniform_edges(float(mode[0]), float(mode[1]), self.bins)
             else:
                 raise ValueError(f"unknown bin_range {mode!r}; use 'first', 'adaptive', (lo, hi) "
                                  "or a dict pattern -> one of these")
-        return self._edges[name].to(flat.device)
+            self._edges[name] = (edges, tuple(float(v) for v in edges[[0, -1]].cpu()))
+        edges, bounds = self._edges[name]
+        return edges.to(flat.device), bounds
 
     def _statistics(self, name: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
         flat = stats.flatten_neurons(x)
         mom = stats.moments(flat)
-        edges = self._edges_for(name, flat)
-        hist = stats.histogram(flat, edges)
+        edges, bounds = self._edges_for(name, flat)
+        hist = stats.histogram(flat, edges, uniform=self._uniform, bounds=bounds)
         out = {"act_mean": mom.mean, "act_std": mom.std, "act_kurtosis": mom.kurtosis, "hist": hist.density,
                "hist_edges": edges, "hist_outside": hist.outside}
         if self.psd is not None:
@@ -377,10 +383,12 @@ class Probe(Callback):
         if not self._current:
             return None
         current, self._current = self._current, {}
-        self.cache.append(int(step), current, self._raw)
+        stacked = stack_points(self.names, current)
+        host = {stat: rows.cpu() for stat, rows in stacked.items()}      # one transfer per statistic
+        self.cache.append(int(step), host if self.device.type == "cpu" else stacked, self._raw)
         self._raw = {}
         if self.writer is not None:
-            self._write(int(step), current)
+            self._write(int(step), host)
         return current
 
     def _set_grid(self, inputs: torch.Tensor) -> None:
@@ -407,13 +415,12 @@ class Probe(Callback):
         writer.declare(self.group, variables=layout.variables, coords=layout.coords, attrs=attrs)
         self.writer, self._declared = writer, True
 
-    def _write(self, step: int, current: dict) -> None:
+    def _write(self, step: int, host: dict[str, torch.Tensor]) -> None:
         if not self._declared:
             self.declare()
         layout = activation_layout(self._points, self._n_bins, None)
-        rows = {stat: layout.grid({n: s[stat] for n, s in current.items() if stat in s})
-                for stat in STAT_NAMES if any(stat in s for s in current.values())}
-        self.writer.append(self.group, step, **rows)
+        self.writer.append(self.group, step, **{stat: layout.arrange(self.names, rows.numpy())
+                                                for stat, rows in host.items()})
 
     def to_dataset(self):
         """The in-memory results as an ``xarray.Dataset`` in the store's layout."""

@@ -116,9 +116,9 @@ def moments(x) -> Moments:
     """Mean, standard deviation and excess kurtosis of all values of ``x`` (two-pass)."""
     x = _real(as_tensor(x))
     mean = x.mean()
-    centred = x - mean
-    m2 = torch.mean(centred * centred)
-    m4 = torch.mean(torch.square(centred * centred))
+    sq = (x - mean).square_()                      # one temporary, reused for the 4th moment
+    m2 = sq.mean()
+    m4 = sq.square_().mean()
     kurt = m4 / torch.clamp_min(m2 * m2, torch.finfo(m2.dtype).tiny) - 3.0
     return Moments(mean, torch.sqrt(m2), kurt)
 
@@ -152,17 +152,41 @@ def range_edges(x, bins: int, margin: float = 0.05) -> torch.Tensor:
     return lo + (hi - lo) * steps
 
 
-def histogram(x, edges) -> Histogram:
+def _is_uniform(edges: torch.Tensor) -> bool:
+    widths = torch.diff(edges.detach().to("cpu", torch.float64))
+    return bool(torch.allclose(widths, widths[0].expand_as(widths), rtol=1e-9, atol=0.0))
+
+
+def histogram(x, edges, uniform: bool | None = None, bounds: tuple[float, float] | None = None) -> Histogram:
     """Histogram of all values of ``x`` on sorted ``edges`` (numpy convention: last bin closed).
 
-    Works on any device without host synchronisation; values are binned in chunks
-    so memory stays bounded for large activations.
+    Parameters
+    ----------
+    x
+        Any real tensor; all values are counted.
+    edges
+        Sorted bin edges, shape (B + 1,).
+    uniform
+        Equal-width bins: counted with ``torch.histc`` (fast; a value within
+        rounding error of an inner edge may land in the neighbouring bin).  None
+        checks the edges (one small host copy).  Other edges use
+        ``torch.bucketize`` in chunks (exact, slower).
+    bounds
+        ``(edges[0], edges[-1])`` as Python floats, if known: saves a device sync.
     """
     x = _real(as_tensor(x)).detach().reshape(-1)
     edges = as_tensor(edges).to(device=x.device, dtype=torch.float64)
     if edges.ndim != 1 or edges.numel() < 2:
         raise ValueError(f"edges must be 1-D with at least 2 entries, got shape {tuple(edges.shape)}")
     bins = edges.numel() - 1
+    if uniform is None:
+        uniform = _is_uniform(edges)
+    if uniform:
+        lo, hi = bounds if bounds is not None else (float(v) for v in edges[[0, -1]].cpu())
+        work = x if x.dtype in (torch.float32, torch.float64) else x.to(torch.float32)
+        counts = torch.histc(work, bins, lo, hi).to(torch.int64)
+        under = torch.count_nonzero(work < lo)
+        return Histogram(counts, edges, under, x.numel() - counts.sum() - under)
     slots = torch.zeros(bins + 2, dtype=torch.int64, device=x.device)
     one = torch.ones((), dtype=torch.int64, device=x.device)
     for start in range(0, x.numel(), _HIST_CHUNK):
@@ -171,6 +195,15 @@ def histogram(x, edges) -> Histogram:
         idx = torch.where(chunk == edges[-1], bins, idx)         # last bin is closed
         slots.scatter_add_(0, idx, one.expand(idx.shape))
     return Histogram(slots[1:bins + 1], edges, slots[0], slots[bins + 1])
+
+
+def _one_sided_scale(n_freq: int, n: int, fs: float, like: torch.Tensor) -> torch.Tensor:
+    """Density scaling of ``|rfft|^2``: ``1 / (fs N)``, doubled except at DC (and Nyquist for even N)."""
+    scale = torch.full((n_freq,), 2.0 / (fs * n), dtype=like.dtype, device=like.device)
+    scale[0] = 1.0 / (fs * n)
+    if n % 2 == 0:
+        scale[-1] = 1.0 / (fs * n)
+    return scale
 
 
 def psd_1d(x, dim: int = 0, fs: float = 1.0) -> Spectrum:
@@ -185,14 +218,10 @@ def psd_1d(x, dim: int = 0, fs: float = 1.0) -> Spectrum:
     x = _real(as_tensor(x))
     n = x.shape[dim]
     spec = torch.fft.rfft(x, dim=dim)
-    psd = (spec.real.square() + spec.imag.square()) / (fs * n)
-    scale = torch.full((psd.shape[dim],), 2.0, dtype=psd.dtype, device=psd.device)
-    scale[0] = 1.0
-    if n % 2 == 0:
-        scale[-1] = 1.0
-    shape = [1] * psd.ndim
+    power = spec.real.square() + spec.imag.square()
+    shape = [1] * power.ndim
     shape[dim] = -1
-    psd = psd * scale.reshape(shape)
+    psd = power * _one_sided_scale(power.shape[dim], n, fs, power).reshape(shape)
     freqs = torch.fft.rfftfreq(n, d=1.0 / fs, device=x.device, dtype=psd.dtype)
     return Spectrum(freqs, psd)
 
@@ -283,8 +312,11 @@ def layer_psd(acts, method: str = "mean", fs: float = 1.0) -> Spectrum:
     x = flatten_neurons(acts)
     if _check_method(method) == "sum":
         x = x.sum(dim=1, keepdim=True)
-    spec = psd_1d(x, dim=0, fs=fs)
-    return Spectrum(spec.freqs, spec.psd.mean(dim=1))
+    n = x.shape[0]
+    spec = torch.fft.rfft(x, dim=0)
+    power = (spec.real.square() + spec.imag.square()).mean(dim=1)     # average before scaling
+    freqs = torch.fft.rfftfreq(n, d=1.0 / fs, device=x.device, dtype=power.dtype)
+    return Spectrum(freqs, power * _one_sided_scale(power.shape[0], n, fs, power))
 
 
 def layer_psd_2d(acts, grid_shape: Sequence[int], method: str = "mean", fs: float = 1.0) -> Spectrum2D:

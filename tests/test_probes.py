@@ -186,3 +186,18 @@ def test_probe_as_fit_callback_copies_only_on_probe_steps():
     np.testing.assert_allclose(ds["act_std"].values[:, :, 0], probe.cache.stack("act_std").numpy())
     moved = probe.cache.to("cpu")
     assert moved.steps == probe.cache.steps and moved.stack("hist").dtype == torch.float64
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_probe_on_cuda_matches_cpu(siren, x):
+    cpu = Probe(every=1, bins=32, bin_range=(-40.0, 40.0)).step(0, siren, x)
+    gpu_probe = Probe(every=1, bins=32, bin_range=(-40.0, 40.0))
+    gpu = gpu_probe.step(0, siren.cuda(), x.cuda())
+    assert gpu_probe.cache.stack("psd").device.type == "cpu"
+    for name in cpu:
+        for stat in ("act_std", "act_kurtosis", "psd"):
+            torch.testing.assert_close(gpu[name][stat].cpu().double(), cpu[name][stat].double(),
+                                       rtol=1e-3, atol=1e-5)
+        # a value within rounding of a bin edge may change bins: allow 3 values per bin
+        values = x.shape[0] * (16 if name.startswith("layers") else 1)
+        torch.testing.assert_close(gpu[name]["hist"].cpu(), cpu[name]["hist"], rtol=0, atol=3 / (values * 2.5))
