@@ -8,6 +8,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 from spectral_probe.cli.main import main
+from spectral_probe.ntk.dataset import read_dataset
 
 
 def _run(*args):
@@ -28,6 +29,13 @@ def test_dense_run_writes_xarray_readable_file(tmp_path):
     assert 2 * s.sum() - s[0] - s[-1] == pytest.approx(np.trace(ds["kernel"].values), rel=1e-5)
     assert ds.attrs["n_params"] == 321 and '"s0": 10.0' in ds.attrs["config"]
     assert png.stat().st_size > 10_000
+    again = read_dataset(out)
+    assert again["x"].dims == ("sample", "in_dim") and "x" in again.coords
+    assert np.allclose(again["omega"].values, 2 * np.pi * np.arange(49) / 96)
+    res = _run("--n", "8", "--width", "4", "--out", str(out))
+    assert res.exit_code == 2 and res.output.strip() == f"error: --out file '{out}' exists; pass --overwrite to replace it"
+    assert _run("--n", "8", "--width", "4", "--out", str(out), "--overwrite").exit_code == 0
+    assert read_dataset(out).sizes["sample"] == 8
 
 
 def test_matrix_free_run_agrees_with_dense(tmp_path):

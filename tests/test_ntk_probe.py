@@ -11,6 +11,7 @@ from spectral_probe.models import build_model
 from spectral_probe.ntk import spectrum_without_kernel
 from spectral_probe.ntk.probe import NTKSnapshot
 from spectral_probe.signals import Target
+from spectral_probe.store import TrainingRecorder, TrajectoryWriter, open_run
 from spectral_probe.training import fit
 
 
@@ -25,8 +26,9 @@ def test_snapshots_every_m_epochs_and_dataset(tmp_path):
     seen = []
     model.layers[0].pre.register_forward_hook(lambda m, i, o: seen.append(1))
     path = tmp_path / "run.h5"
-    snap = NTKSnapshot(every=3, top_k=4, path=path)
-    fit(model, target, epochs=7, lr=1e-3, device="cpu", probes=[snap])
+    with TrajectoryWriter(path, config={"test": 1}) as writer:
+        snap = NTKSnapshot(every=3, top_k=4, writer=writer)
+        fit(model, target, epochs=7, lr=1e-3, device="cpu", probes=[snap, TrainingRecorder(writer)])
     assert snap.epochs == [0, 3, 6]
     # hooks of other probes fire during training but never inside the NTK computation:
     # 7 full-batch epochs (+ evaluation passes) -- far fewer calls than an NTK would cause
@@ -39,8 +41,11 @@ def test_snapshots_every_m_epochs_and_dataset(tmp_path):
     direct = spectrum_without_kernel(fresh, target.coords()).values.numpy()
     assert np.allclose(ds["spectrum"].isel(epoch=0).values, direct, rtol=1e-6)
     assert not np.allclose(ds["spectrum"].isel(epoch=2).values, direct, rtol=1e-3)
-    back = xr.open_dataset(path, engine="h5netcdf", group="ntk_trajectory").load()
-    assert back["spectrum"].shape == (3, 33) and list(back["epoch"].values) == [0, 3, 6]
+    back = xr.open_dataset(path, engine="h5netcdf", group="ntk").load()
+    assert back["spectrum"].shape == (3, 33) and list(back["step"].values) == [0, 3, 6]
+    assert np.allclose(back["spectrum"].values, ds["spectrum"].values)
+    assert np.allclose(back["eigenvalues"].values, ds["eigenvalues"].values)
+    assert open_run(path, "scalars")["loss"].shape == (7,)
     fig4 = snap.log1p_authors()
     assert fig4.dims == ("epoch", "omega") and fig4.shape == (3, 64)
     assert float(fig4.omega.min()) == pytest.approx(-np.pi)

@@ -8,6 +8,8 @@ Jacobian factors, so no ``N x N`` matrix is ever stored.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import torch
 
@@ -109,10 +111,11 @@ def _plot(result, path: str) -> None:
 @click.option("--top-k", "top_k", type=int, default=None,
               help="Matrix-free: top-K eigenpairs by Lanczos, S(k) without the kernel.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="HDF5 file (xarray/h5netcdf readable); results go to group 'ntk'.")
+              help="Run file (HDF5, xarray/h5netcdf readable); results go to group 'ntk'.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="PNG with kernel, decay, S(k).")
 def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype_name, device, top_k,
-        out, plot):
+        out, overwrite, plot):
     """Empirical NTK of an initialised model: eigenvalues and S(k) (Eqn 6)."""
     from ..ntk import analyze_ntk
     from ..ntk.dataset import ntk_dataset, write_dataset
@@ -121,6 +124,8 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
         _positive(name, value)
     if n < 2:
         raise ValueError(f"--n must be at least 2, got {n}")
+    if out and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"--out file '{out}' exists; pass --overwrite to replace it")
     dev = resolve_device(device)
     kwargs = model_kwargs(model_name, width, depth, omega0, s0, s1)
     model = build_model(model_name, seed=seed, device=dev, dtype=_DTYPES[dtype_name], **kwargs)
@@ -132,7 +137,7 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
     for line in summary_lines(result):
         click.echo(line)
     if out:
-        path = write_dataset(ntk_dataset(result), out, group="ntk")
+        path = write_dataset(ntk_dataset(result), out, group="ntk", config=config, overwrite=overwrite)
         click.echo(f"wrote {path} (group 'ntk')")
     if plot:
         _plot(result, plot)

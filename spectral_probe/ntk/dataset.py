@@ -91,27 +91,38 @@ def ntk_dataset(result: NTKResult, *, eigenvectors: bool = False, kernel: bool =
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def write_dataset(ds: xr.Dataset, path: str | os.PathLike, group: str = "ntk") -> Path:
-    """Write ``ds`` into ``group`` of an HDF5 file readable by xarray (``engine="h5netcdf"``).
+def write_dataset(ds: xr.Dataset, path: str | os.PathLike, group: str = "ntk", *,
+                  config: dict | None = None, overwrite: bool = False) -> Path:
+    """Write ``ds`` as a static group of a run file (:class:`spectral_probe.store.TrajectoryWriter`).
 
-    Appends to an existing file (replacing nothing else in it); creates the
-    file otherwise.  This is the single place to switch to the shared run
-    store (:mod:`spectral_probe.store`) once it offers static groups.
+    Non-index coordinates (``x``, ``omega``) become data variables, since the
+    run-file schema keeps only dimension coordinates.  The file is valid
+    netCDF4: ``xarray.open_dataset(path, engine="h5netcdf", group=group)`` or
+    :func:`spectral_probe.store.open_run` read it.
+
+    Parameters
+    ----------
+    config
+        Run configuration stored in the file's root attribute ``config``.
+    overwrite
+        Replace an existing file (otherwise an existing file raises ``FileExistsError``).
 
     Returns
     -------
     Path
         The file written.
     """
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise OSError(f"directory {str(path.parent)!r} does not exist; create it or choose another --out")
-    mode = "a" if path.exists() else "w"
-    ds.to_netcdf(path, engine="h5netcdf", group=group, mode=mode)
-    return path
+    from ..store import TrajectoryWriter
+
+    extra = [name for name in ds.coords if name not in ds.dims]
+    with TrajectoryWriter(path, config=config, overwrite=overwrite) as writer:
+        writer.write_dataset(group, ds.reset_coords(extra))
+    return Path(path)
 
 
 def read_dataset(path: str | os.PathLike, group: str = "ntk") -> xr.Dataset:
-    """Load a group written by :func:`write_dataset` (fully into memory)."""
-    with xr.open_dataset(path, engine="h5netcdf", group=group) as ds:
-        return ds.load()
+    """Load a group written by :func:`write_dataset`, with ``x`` and ``omega`` as coordinates again."""
+    from ..store import open_run
+
+    ds = open_run(path, group)
+    return ds.set_coords([name for name in ("x", "omega") if name in ds.data_vars])

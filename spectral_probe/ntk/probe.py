@@ -5,11 +5,16 @@
 >>> fit(model, target, epochs=500, probes=[snap])
 >>> ds = snap.to_dataset()                # dims (epoch, k)
 >>> fig4 = snap.log1p_authors()           # log(1 + S_auth) over (epoch, omega)
+
+With a run file, rows are streamed as a trajectory group (``step`` = epoch)::
+
+>>> with TrajectoryWriter("run.h5", config=cfg) as w:
+...     fit(model, target, probes=[TrainingRecorder(w), NTKSnapshot(every=50, writer=w)])
+>>> open_run("run.h5", "ntk")["spectrum"]  # (step, k)
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
@@ -17,7 +22,7 @@ import torch
 import xarray as xr
 
 from ..training import Callback
-from .dataset import NORMALISATION, spectrum_coords, write_dataset
+from .dataset import NORMALISATION, spectrum_coords
 from .eig import ntk_topk
 from .empirical import empirical_ntk
 from .operator import ntk_operator
@@ -47,31 +52,39 @@ class NTKSnapshot(Callback):
         Certified truncation of the no-kernel ``S(k)`` route (0 = exact).
     dtype
         Compute dtype (model dtype by default).
-    path, group
-        Write the trajectory to this HDF5 file/group at the end of training.
+    writer, group
+        A :class:`~spectral_probe.store.TrajectoryWriter` (still in its declare
+        phase at ``on_fit_start``) and the group to stream rows into: variables
+        ``spectrum (step, k)``, ``trace``, ``high_frequency_share``, ``seconds``
+        and, with ``top_k``, ``eigenvalues (step, mode)``; ``step`` is the epoch.
+        Rows are appended at epoch ends, after every callback has declared its
+        group.
     """
 
     def __init__(self, every: int = 50, *, top_k: int = 0, stride: int = 1, rtol: float = 0.0,
                  dtype: torch.dtype | None = None, at_start: bool = True,
-                 path: str | os.PathLike | None = None, group: str = "ntk_trajectory") -> None:
+                 writer=None, group: str = "ntk") -> None:
         for name, value in (("every", every), ("stride", stride)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
             raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
         self.every, self.top_k, self.stride, self.rtol = every, top_k, stride, float(rtol)
-        self.dtype, self.at_start, self.path, self.group = dtype, at_start, path, group
+        self.dtype, self.at_start, self.writer, self.group = dtype, at_start, writer, group
         self.epochs: list[int] = []
         self.spectra: list[np.ndarray] = []
         self.eigenvalues: list[np.ndarray] = []
         self.seconds: list[float] = []
         self.n = 0
+        self._written = 0
 
     # ------------------------------------------------------------------ callback hooks
     def on_fit_start(self, state) -> None:
         self.n = len(range(0, state.coords.shape[0], self.stride))
         if self.top_k >= self.n:
             raise ValueError(f"top_k={self.top_k} must be below the {self.n} grid points used")
+        if self.writer is not None:
+            self._declare()
         if self.at_start:
             self.snapshot(state.model, state.coords, epoch=0)
 
@@ -79,10 +92,43 @@ class NTKSnapshot(Callback):
         done = state.epoch + 1
         if done % self.every == 0:
             self.snapshot(state.model, state.coords, epoch=done)
+        self._stream()
 
     def on_fit_end(self, state, result) -> None:
-        if self.path is not None and self.epochs:
-            write_dataset(self.to_dataset(), self.path, group=self.group)
+        self._stream()
+
+    # ------------------------------------------------------------------ run file
+    def _declare(self) -> None:
+        from ..store import Var
+
+        variables = {"spectrum": Var(("k",), "f8"), "trace": Var((), "f8"),
+                     "high_frequency_share": Var((), "f8"), "seconds": Var((), "f8")}
+        coords = {"k": np.arange(self.n // 2 + 1)}
+        if self.top_k:
+            variables["eigenvalues"] = Var(("mode",), "f8")
+            coords["mode"] = np.arange(self.top_k)
+        self.writer.declare(self.group, variables=variables, coords=coords,
+                            attrs={"n": self.n, "stride": self.stride, "every": self.every,
+                                   "rtol": self.rtol, "normalisation": NORMALISATION,
+                                   "step": "completed epochs"})
+        self._written = 0
+
+    def _stream(self) -> None:
+        if self.writer is None or self._written == len(self.epochs):
+            return
+        new = slice(self._written, len(self.epochs))
+        spectra = np.stack(self.spectra[new])
+        values = {"spectrum": spectra, "seconds": np.asarray(self.seconds[new]),
+                  "trace": np.array([self._trace(s) for s in spectra]),
+                  "high_frequency_share": np.array([high_frequency_share(torch.from_numpy(s), self.n)
+                                                    for s in spectra])}
+        if self.top_k:
+            values["eigenvalues"] = np.stack(self.eigenvalues[new])
+        self.writer.append(self.group, np.asarray(self.epochs[new]), **values)
+        self._written = len(self.epochs)
+
+    def _trace(self, s: np.ndarray) -> float:
+        return float(two_sided(torch.from_numpy(s), self.n).sum())
 
     # ------------------------------------------------------------------ work
     def _spectrum(self, model, x) -> torch.Tensor:
@@ -115,7 +161,7 @@ class NTKSnapshot(Callback):
         spectra = np.stack(self.spectra)
         data = {
             "spectrum": (("epoch", "k"), spectra),
-            "trace": ("epoch", np.array([float(two_sided(torch.from_numpy(s), n).sum()) for s in spectra])),
+            "trace": ("epoch", np.array([self._trace(s) for s in spectra])),
             "high_frequency_share": ("epoch", np.array(
                 [high_frequency_share(torch.from_numpy(s), n) for s in spectra])),
             "seconds": ("epoch", np.array(self.seconds)),
