@@ -275,7 +275,7 @@ def _real_trace_sum(factors1, factors2, symmetric: bool) -> torch.Tensor:
     n1, n2 = factors1[0].a.shape[0], factors2[0].a.shape[0]
     ref = factors1[0].a
     total = torch.zeros(n1, n2, dtype=ref.dtype, device=ref.device)
-    nb = 2 if symmetric and n1 >= 512 else 1
+    nb = max(1, min(4, n1 // 256)) if symmetric else 1
     edges = [n1 * i // nb for i in range(nb + 1)]
     blocks = [(i, j) for i in range(nb) for j in range(nb) if not symmetric or j >= i]
     size = max((edges[i + 1] - edges[i]) * (edges[j + 1] - edges[j]) for i, j in blocks) if symmetric \
