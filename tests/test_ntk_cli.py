@@ -33,7 +33,8 @@ def test_dense_run_writes_xarray_readable_file(tmp_path):
     assert again["x"].dims == ("sample", "in_dim") and "x" in again.coords
     assert np.allclose(again["omega"].values, 2 * np.pi * np.arange(49) / 96)
     res = _run("--n", "8", "--width", "4", "--out", str(out))
-    assert res.exit_code == 2 and res.output.strip() == f"error: --out file '{out}' exists; pass --overwrite to replace it"
+    assert res.exit_code == 2
+    assert res.output.strip() == f"error: --out file '{out}' exists; pass --overwrite to replace it"
     assert _run("--n", "8", "--width", "4", "--out", str(out), "--overwrite").exit_code == 0
     assert read_dataset(out).sizes["sample"] == 8
 
@@ -49,7 +50,8 @@ def test_matrix_free_run_agrees_with_dense(tmp_path):
     f = xr.open_dataset(free, engine="h5netcdf", group="ntk").load()
     assert "kernel" not in f and f.sizes["mode"] == 6
     assert np.allclose(f["eigenvalues"].values, d["eigenvalues"].values[:6], rtol=1e-8)
-    assert np.allclose(f["spectrum"].values, d["spectrum"].values, rtol=1e-8, atol=1e-10 * d["spectrum"].max().item())
+    atol = 1e-10 * d["spectrum"].max().item()
+    assert np.allclose(f["spectrum"].values, d["spectrum"].values, rtol=1e-8, atol=atol)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -60,6 +62,8 @@ def test_matrix_free_run_agrees_with_dense(tmp_path):
     (["--n", "400000"], "use the matrix-free route"),
     (["--model", "relu_pe", "--omega0", "10"], "has no omega parameter"),
     (["--s0", "nan"], "s0"),
+    (["--rtol", "1e-3"], "add --top-k K"),
+    (["--top-k", "4", "--rtol", "-1"], "--rtol must be a finite number >= 0"),
 ])
 def test_bad_input_one_line_exit_2(args, message):
     res = _run(*args)

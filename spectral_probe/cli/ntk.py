@@ -110,12 +110,14 @@ def _plot(result, path: str) -> None:
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
 @click.option("--top-k", "top_k", type=int, default=None,
               help="Matrix-free: top-K eigenpairs by Lanczos, S(k) without the kernel.")
+@click.option("--rtol", type=float, default=0.0, show_default=True,
+              help="With --top-k: certified truncation of the no-kernel S(k) (dropped trace share).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Run file (HDF5, xarray/h5netcdf readable); results go to group 'ntk'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="PNG with kernel, decay, S(k).")
 def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype_name, device, top_k,
-        out, overwrite, plot):
+        rtol, out, overwrite, plot):
     """Empirical NTK of an initialised model: eigenvalues and S(k) (Eqn 6)."""
     from ..ntk import analyze_ntk
     from ..ntk.dataset import ntk_dataset, write_dataset
@@ -124,6 +126,8 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
         _positive(name, value)
     if n < 2:
         raise ValueError(f"--n must be at least 2, got {n}")
+    if not rtol >= 0 or rtol == float("inf"):
+        raise ValueError(f"--rtol must be a finite number >= 0, got {rtol}")
     if out and Path(out).exists() and not overwrite:
         raise FileExistsError(f"--out file '{out}' exists; pass --overwrite to replace it")
     dev = resolve_device(device)
@@ -131,9 +135,11 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
     model = build_model(model_name, seed=seed, device=dev, dtype=_DTYPES[dtype_name], **kwargs)
     x = torch.linspace(-1, 1, n, device=dev, dtype=_DTYPES[dtype_name]).unsqueeze(1)
     config = {"model": model.config, "n": n, "implementation": implementation, "dtype": dtype_name,
-              "device": str(dev), "top_k": top_k}
+              "device": str(dev), "top_k": top_k, "rtol": rtol}
+    if rtol and top_k is None:
+        raise ValueError("--rtol applies to the matrix-free route; add --top-k K")
     result = analyze_ntk(model, x, implementation=implementation, top_k=top_k,
-                         dtype=_DTYPES[dtype_name], config=config)
+                         dtype=_DTYPES[dtype_name], rtol=rtol, config=config)
     for line in summary_lines(result):
         click.echo(line)
     if out:

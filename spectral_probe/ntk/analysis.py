@@ -126,6 +126,7 @@ def _dense(model, x, impl, dtype, chunk_size, max_bytes, timings):
 
 def _matrix_free(model, x, impl, dtype, top_k, rtol, chunk_size, timings):
     t0 = time.perf_counter()
+    chunk_size = 16384 if chunk_size is None else chunk_size     # bounds the autograd graph
     op = ntk_operator(model, x, implementation=impl, dtype=dtype, chunk_size=chunk_size)
     timings["operator"] = time.perf_counter() - t0
     t0 = time.perf_counter()
