@@ -27,18 +27,21 @@ eager model (pytorch#117758).
 
 from __future__ import annotations
 
+import math
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Iterator, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import stats
 from .models.base import HookPoint
 from .probe_cache import ProbeCache, activation_layout, freq_axis, stack_points
+from .probe_summary import summarize, unpack
 from .training import Callback, TrainState
 
 __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", "paused", "is_paused",
@@ -231,8 +234,9 @@ class Probe(Callback):
         self._uniform = isinstance(bins, int) and not isinstance(bins, bool)   # edges from a range
         self._points: list[HookInfo] = []
         self._model_id: int | None = None
-        self._edges: dict[str, tuple[torch.Tensor, tuple[float, float]]] = {}
-        self._current: dict[str, dict[str, torch.Tensor]] = {}
+        self._edges: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
+        self._current: dict[str, torch.Tensor] = {}
+        self._meta: dict[str, tuple[int, np.ndarray]] = {}
         self._raw: dict[str, torch.Tensor] = {}
         self._declared = False
         self.cache = ProbeCache([], self.device)
@@ -292,51 +296,37 @@ class Probe(Callback):
         x = output.detach()
         if x.is_complex():
             x = _COMPLEX_PARTS[self.complex_part](x)
-        self._current[name] = self._statistics(name, x)
+        flat = stats.flatten_neurons(x)
+        edges, bounds = self._edges_for(name, flat)
+        exact = None if self._uniform else torch.as_tensor(edges, device=flat.device)
+        grid = self.grid_shape or (flat.shape[0],)
+        self._current[name] = summarize(flat, bounds, self._n_bins, self.psd, grid, exact)
+        self._meta[name] = (flat.numel(), edges)
         if self.keep:
             self._raw[name] = x.to(self.device, copy=True)
 
     # ------------------------------------------------------------- statistics
-    def _edges_for(self, name: str, flat: torch.Tensor) -> tuple[torch.Tensor, tuple[float, float]]:
-        """Bin edges on ``flat``'s device and their bounds on the host (fixed edges sync once)."""
-        if not isinstance(self.bins, int) or isinstance(self.bins, bool):
-            edges = torch.as_tensor(self.bins, dtype=torch.float64)
-            return edges.to(flat.device), (float(edges[0]), float(edges[-1]))
+    def _edges_for(self, name: str, flat: torch.Tensor) -> tuple[np.ndarray, tuple[float, float]]:
+        """Host bin edges and bounds; fixed edges cost one device sync, adaptive ones one per step."""
+        if not self._uniform:
+            edges = np.asarray(self.bins, dtype=np.float64)
+            return edges, (float(edges[0]), float(edges[-1]))
         mode = _AUTO_RANGE if self.bin_range == "auto" else self.bin_range
         if isinstance(mode, Mapping):
             mode = next((v for k, v in mode.items() if fnmatchcase(name, k)), "first")
         if mode == "adaptive":
-            edges = stats.range_edges(flat, self.bins, self.margin)
-            return edges, tuple(float(v) for v in edges[[0, -1]].cpu())
+            edges = stats.range_edges(flat, self.bins, self.margin).cpu().numpy()
+            return edges, (float(edges[0]), float(edges[-1]))
         if name not in self._edges:
             if mode == "first":
-                edges = stats.range_edges(flat, self.bins, self.margin)
+                edges = stats.range_edges(flat, self.bins, self.margin).cpu().numpy()
             elif isinstance(mode, (tuple, list)) and len(mode) == 2:
-                edges = stats.uniform_edges(float(mode[0]), float(mode[1]), self.bins)
+                edges = stats.uniform_edges(float(mode[0]), float(mode[1]), self.bins).numpy()
             else:
                 raise ValueError(f"unknown bin_range {mode!r}; use 'first', 'adaptive', (lo, hi) "
                                  "or a dict pattern -> one of these")
-            self._edges[name] = (edges, tuple(float(v) for v in edges[[0, -1]].cpu()))
-        edges, bounds = self._edges[name]
-        return edges.to(flat.device), bounds
-
-    def _statistics(self, name: str, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        flat = stats.flatten_neurons(x)
-        mom = stats.moments(flat)
-        edges, bounds = self._edges_for(name, flat)
-        hist = stats.histogram(flat, edges, uniform=self._uniform, bounds=bounds)
-        out = {"act_mean": mom.mean, "act_std": mom.std, "act_kurtosis": mom.kurtosis, "hist": hist.density,
-               "hist_edges": edges, "hist_outside": hist.outside}
-        if self.psd is not None:
-            out["psd"] = self._spectrum(flat)
-        return out
-
-    def _spectrum(self, flat: torch.Tensor) -> torch.Tensor:
-        grid = self.grid_shape or (flat.shape[0],)
-        if len(grid) == 2:
-            spec = stats.layer_psd_2d(flat, grid, self.psd)
-            return stats.radial_profile(spec.psd, spec.fy, spec.fx).psd
-        return stats.layer_psd(flat, self.psd).psd
+            self._edges[name] = (edges, (float(edges[0]), float(edges[-1])))
+        return self._edges[name]
 
     # ------------------------------------------------------------------ steps
     def due(self, epoch: int) -> bool:
@@ -383,18 +373,23 @@ class Probe(Callback):
         if not self._current:
             return None
         current, self._current = self._current, {}
-        stacked = stack_points(self.names, current)
-        host = {stat: rows.cpu() for stat, rows in stacked.items()}      # one transfer per statistic
-        self.cache.append(int(step), host if self.device.type == "cpu" else stacked, self._raw)
+        names = [n for n in self.names if n in current]
+        try:
+            packed = torch.stack([current[n] for n in names]).cpu().numpy()    # one transfer per step
+        except RuntimeError:                                  # hook points with different sample counts
+            packed = [current[n].cpu().numpy() for n in names]
+        per_point = {n: unpack(row, *self._meta[n]) for n, row in zip(names, packed)}
+        host = stack_points(self.names, per_point)
+        self.cache.append(int(step), host, self._raw)
         self._raw = {}
         if self.writer is not None:
             self._write(int(step), host)
-        return current
+        return per_point
 
     def _set_grid(self, inputs: torch.Tensor) -> None:
         if self.grid_shape is None:
             self.grid_shape = _infer_grid(inputs)
-        elif int(torch.tensor(self.grid_shape).prod()) != inputs.shape[0]:
+        elif math.prod(self.grid_shape) != inputs.shape[0]:
             raise ValueError(f"grid_shape {self.grid_shape} does not match {inputs.shape[0]} input samples")
 
     # ------------------------------------------------------------------ store

@@ -27,6 +27,7 @@ Conventions
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Sequence
 
@@ -35,12 +36,14 @@ import torch
 
 __all__ = [
     "Histogram", "Moments", "Spectrum", "Spectrum2D",
-    "as_tensor", "flatten_neurons", "moments", "uniform_edges", "range_edges", "histogram",
+    "as_tensor", "flatten_neurons", "moments", "uniform_edges", "range_edges", "uniform_counts", "histogram",
     "psd_1d", "psd_2d", "radial_profile", "cumulative_psd", "layer_psd", "layer_psd_2d",
 ]
 
 #: elements per chunk when binning (bounds the int64 index buffer to 32 MiB)
 _HIST_CHUNK = 2 ** 22
+#: elements per torch.histc call: its float32 counts are exact up to 2^24
+_HISTC_CHUNK = 2 ** 24
 
 
 class Histogram(NamedTuple):
@@ -157,6 +160,23 @@ def _is_uniform(edges: torch.Tensor) -> bool:
     return bool(torch.allclose(widths, widths[0].expand_as(widths), rtol=1e-9, atol=0.0))
 
 
+def uniform_counts(x, bins: int, lo: float, hi: float) -> torch.Tensor:
+    """Counts of ``x`` in ``bins`` equal bins on ``[lo, hi]`` (``torch.histc``; outside values dropped).
+
+    Returns
+    -------
+    Tensor
+        Shape (bins,), int64, on ``x``'s device.
+    """
+    x = _real(as_tensor(x)).detach().reshape(-1)
+    work = x if x.dtype in (torch.float32, torch.float64) else x.to(torch.float32)
+    counts = None
+    for start in range(0, max(work.numel(), 1), _HISTC_CHUNK):   # float32 counts are exact below 2^24
+        part = torch.histc(work[start:start + _HISTC_CHUNK], bins, lo, hi).to(torch.int64)
+        counts = part if counts is None else counts + part
+    return counts
+
+
 def histogram(x, edges, uniform: bool | None = None, bounds: tuple[float, float] | None = None) -> Histogram:
     """Histogram of all values of ``x`` on sorted ``edges`` (numpy convention: last bin closed).
 
@@ -183,9 +203,8 @@ def histogram(x, edges, uniform: bool | None = None, bounds: tuple[float, float]
         uniform = _is_uniform(edges)
     if uniform:
         lo, hi = bounds if bounds is not None else (float(v) for v in edges[[0, -1]].cpu())
-        work = x if x.dtype in (torch.float32, torch.float64) else x.to(torch.float32)
-        counts = torch.histc(work, bins, lo, hi).to(torch.int64)
-        under = torch.count_nonzero(work < lo)
+        counts = uniform_counts(x, bins, lo, hi)
+        under = torch.count_nonzero(x < lo)
         return Histogram(counts, edges, under, x.numel() - counts.sum() - under)
     slots = torch.zeros(bins + 2, dtype=torch.int64, device=x.device)
     one = torch.ones((), dtype=torch.int64, device=x.device)
@@ -199,11 +218,21 @@ def histogram(x, edges, uniform: bool | None = None, bounds: tuple[float, float]
 
 def _one_sided_scale(n_freq: int, n: int, fs: float, like: torch.Tensor) -> torch.Tensor:
     """Density scaling of ``|rfft|^2``: ``1 / (fs N)``, doubled except at DC (and Nyquist for even N)."""
-    scale = torch.full((n_freq,), 2.0 / (fs * n), dtype=like.dtype, device=like.device)
+    return _cached_scale(n_freq, n, float(fs), like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_scale(n_freq: int, n: int, fs: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    scale = np.full(n_freq, 2.0 / (fs * n))
     scale[0] = 1.0 / (fs * n)
     if n % 2 == 0:
         scale[-1] = 1.0 / (fs * n)
-    return scale
+    return torch.as_tensor(scale, dtype=dtype).to(device)
+
+
+@functools.lru_cache(maxsize=32)
+def _rfftfreq(n: int, fs: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.fft.rfftfreq(n, d=1.0 / fs, dtype=dtype).to(device)
 
 
 def psd_1d(x, dim: int = 0, fs: float = 1.0) -> Spectrum:
@@ -313,9 +342,8 @@ def layer_psd(acts, method: str = "mean", fs: float = 1.0) -> Spectrum:
     if _check_method(method) == "sum":
         x = x.sum(dim=1, keepdim=True)
     n = x.shape[0]
-    spec = torch.fft.rfft(x, dim=0)
-    power = (spec.real.square() + spec.imag.square()).mean(dim=1)     # average before scaling
-    freqs = torch.fft.rfftfreq(n, d=1.0 / fs, device=x.device, dtype=power.dtype)
+    power = torch.fft.rfft(x, dim=0).abs().square_().mean(dim=1)     # average before scaling
+    freqs = _rfftfreq(n, float(fs), power.dtype, power.device).clone()
     return Spectrum(freqs, power * _one_sided_scale(power.shape[0], n, fs, power))
 
 

@@ -122,7 +122,8 @@ def test_proposition1_psd_scales_with_a_squared(name):
         lin.weight.mul_(a)
         lin.bias.mul_(a)
     after = probe.step(1, model, x)[name]
-    torch.testing.assert_close(after["psd"], theory.proposition1_psd(before["psd"], a), rtol=1e-4, atol=1e-10)
+    scale = float(before["psd"].max())               # float32 rounding floor of the smallest bins
+    torch.testing.assert_close(after["psd"], theory.proposition1_psd(before["psd"], a), rtol=1e-4, atol=1e-6 * scale)
     # Parseval ties the PSD to the moments: sum(psd) * df = E[x^2], df = 1/n
     power = float(after["psd"].sum()) / 512
     assert power == pytest.approx(float(after["act_std"] ** 2 + after["act_mean"] ** 2), rel=1e-4)
