@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import click
@@ -91,28 +92,53 @@ def describe_run(spec, target) -> str:
             + f"; preset {spec.preset}, {spec.train.epochs} epochs")
 
 
-def run_training(spec, target, out=None, overwrite=False, callbacks=()):
-    """Fit one run, echoing notes; returns ``(model, FitResult)``."""
-    from ..training import fit
+def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=()):
+    """Fit one run (writing ``out`` when given), echoing notes; returns ``(model, FitResult)``."""
+    from ..runs import train_to_file
 
-    model = spec.build_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        result = fit(model, target, spec.train, callbacks=callbacks)
+        model, result = train_to_file(spec, target, out, overwrite=overwrite, probes=probes,
+                                      callbacks=callbacks)
     for note in [*spec.notes, *(str(w.message) for w in caught)]:
         click.echo(f"note: {note}", err=True)
     return model, result
 
 
+def make_probes(probe_every: int | None, ntk_every: int | None) -> list:
+    """Activation probe and NTK snapshots requested on the command line."""
+    probes = []
+    if probe_every:
+        from ..probes import Probe
+
+        probes.append(Probe("*", every=probe_every))
+    if ntk_every:
+        from ..ntk import NTKSnapshot
+
+        probes.append(NTKSnapshot(every=ntk_every))
+    return probes
+
+
 @click.command()
 @train_options
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Run file (HDF5) for the trajectory, prediction and probes.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--probe-every", type=click.IntRange(min=1), default=None,
+              help="Record activation statistics every N epochs (needs --out to keep them).")
+@click.option("--ntk-every", type=click.IntRange(min=1), default=None,
+              help="Record the NTK spectrum S(k) every N epochs.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def train(progress, **options):
+def train(out, overwrite, probe_every, ntk_every, progress, **options):
     """Train one model on one target and print its PSNR trajectory."""
+    if out is not None and os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"run file '{out}' exists; pass --overwrite to replace it")
     spec, target = build_run(**options, progress=progress)
     click.echo(describe_run(spec, target))
-    _model, result = run_training(spec, target)
+    _model, result = run_training(spec, target, out, overwrite, make_probes(probe_every, ntk_every))
     click.echo(result.summary())
+    if out is not None:
+        click.echo(f"wrote {out} (open with spectral_probe.open_run or `spectral-probe watch {out}`)")
 
 
 def _verdict(result) -> str:
