@@ -115,7 +115,7 @@ def ntk_eigh(
     check_memory((3 if eigenvectors else 2) * n * n * item,
                  f"dense eigh of a {n}x{n} {str(dtype).replace('torch.', '')} NTK",
                  device=theta.device, max_bytes=max_bytes)
-    a = theta.to(dtype)
+    a = theta.to(dtype).contiguous()      # LAPACK is much slower on strided input
     if eigenvectors:
         values, vectors = torch.linalg.eigh(a)
     else:
