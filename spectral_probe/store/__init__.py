@@ -7,8 +7,9 @@ Layout
 and one group per producer, e.g.::
 
     /scalars      step; loss, psnr, lr (step)
-    /activations  step, layer, kind, bin, edge, freq; mean, std, kurtosis (step, layer, kind),
-                  hist (step, layer, kind, bin), hist_edges (step, layer, kind, edge), psd (...)
+    /activations  step, layer, kind, bin, edge, freq; act_mean, act_std, act_kurtosis,
+                  hist_outside (step, layer, kind), hist (step, layer, kind, bin),
+                  hist_edges (step, layer, kind, edge), psd (step, layer, kind, freq)
     /ntk          step, mode, k; ...; static kernels (sample, sample2)
 
 Every trajectory group has an unlimited ``step`` dimension (chunked datasets,
@@ -22,7 +23,9 @@ Writing protocol (SWMR)
 :class:`TrajectoryWriter` has a *declare* phase (groups, coordinate axes,
 variables, static data, attributes) and then :meth:`~TrajectoryWriter.start`,
 which switches HDF5 to single-writer/multiple-reader mode (no new objects
-afterwards).  Each append resizes and writes the rows, and every
+afterwards).  Until then the file is built under a temporary name (a copy, when
+resuming), so ``path`` only ever holds a complete SWMR or closed file; a run
+killed while declaring leaves ``path`` as it was (and a ``.NAME.PID.tmp`` file).  Each append resizes and writes the rows, and every
 ``flush_every`` appends the writer flushes the data, then raises
 ``n_committed`` and flushes again.  Hence
 

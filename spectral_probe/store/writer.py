@@ -39,9 +39,10 @@ class TrajectoryWriter:
         and moved over the old one only by :meth:`start`, so a failure before
         leaves the old file untouched.
     resume
-        Continue an existing file: its config must equal ``config`` (when
-        given); rows after ``n_committed`` are dropped; a file left by a killed
-        writer is repaired first (:func:`recover`).
+        Continue an existing file (or create it): its config must equal
+        ``config`` (when given); rows after ``n_committed`` are dropped; a file
+        left by a killed writer is repaired first (:func:`recover`).  The writer
+        works on a copy until :meth:`start` (the copy costs the file's size).
     flush_every
         Appends between flushes (1: flush after every append).
     reserve_bytes
