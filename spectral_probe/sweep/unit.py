@@ -1,0 +1,181 @@
+"""The unit of work of a sweep: train one configuration, write one run file.
+
+:func:`run_one` runs on whatever worker an executor picks (a local process, a
+Slurm job, a dask worker).  It never raises for a failed run: the error and the
+tail of its traceback go to ``<run_id>.error.json`` beside the run file and into
+the returned summary, so one bad configuration does not stop the others.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..training import Callback
+
+__all__ = ["RunTask", "run_one", "is_complete", "failure_path", "record_failure", "read_failure",
+           "TRACEBACK_LINES", "make_run_kwargs"]
+
+#: traceback lines kept in a failure record (the tail: where it failed)
+TRACEBACK_LINES = 20
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs for one run (picklable, JSON-friendly).
+
+    Attributes
+    ----------
+    run_id, params
+        From :class:`~spectral_probe.sweep.grid.RunPlan`.
+    path
+        The run file to write (``<outdir>/runs/<run_id>.h5``).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``...; resolved on the worker.
+    threads
+        ``torch.set_num_threads`` on the worker (None: leave as is).
+    record_every
+        Epochs per append to the run file.
+    """
+
+    run_id: str
+    params: dict
+    path: str
+    device: str = "auto"
+    threads: int | None = 1
+    record_every: int = 50
+
+
+def make_run_kwargs(params: dict, device: str = "auto") -> dict:
+    """Keyword arguments of :func:`~spectral_probe.presets.make_run` for one run's parameters."""
+    from .params import RUN_KEYS, TRAIN_KEYS
+
+    kwargs = {k: v for k, v in params.items() if k in RUN_KEYS}
+    train = {k: v for k, v in params.items() if k in TRAIN_KEYS}
+    model_kwargs = {k: v for k, v in params.items() if k not in RUN_KEYS and k not in TRAIN_KEYS}
+    return {**kwargs, **model_kwargs, "train_overrides": {**train, "device": device, "progress": False}}
+
+
+class _SweepTag(Callback):
+    """Probe that stores the run id and sweep parameters as root attributes (``sweep_run_id``, ``sweep_params``)."""
+
+    def __init__(self, task: RunTask) -> None:
+        self.task, self.writer = task, None   # train_to_file hands its writer to probes with writer=None
+
+    def on_fit_start(self, state) -> None:
+        self.writer.set_attrs(None, sweep_run_id=self.task.run_id, sweep_params=self.task.params)
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a closed run file with its summary written (a finished run)."""
+    import h5py
+
+    from ..store.schema import STATUS, STATUS_CLOSED
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return (int(h5[STATUS][()]) == STATUS_CLOSED and "scalars" in h5
+                    and "best_psnr" in h5["scalars"])
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def failure_path(path: str | os.PathLike) -> Path:
+    """``runs/<run_id>.h5`` -> ``runs/<run_id>.error.json``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".error.json")
+
+
+def record_failure(task: RunTask, error: BaseException | str, tb: str = "") -> dict:
+    """Write the failure record of ``task`` (atomically) and return it."""
+    message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    record = {"run_id": task.run_id, "status": "failed", "error": " ".join(message.split()) or "unknown error",
+              "traceback": "\n".join(tb.rstrip().splitlines()[-TRACEBACK_LINES:]), "params": task.params,
+              "host": socket.gethostname(), "pid": os.getpid(),
+              "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    dest = failure_path(task.path)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(record, indent=1, default=str))
+        os.replace(tmp, dest)
+    except OSError as exc:      # the summary still carries the error back to the sweep
+        record["error"] += f" (and the failure record could not be written: {exc})"
+    return record
+
+
+def read_failure(path: str | os.PathLike) -> dict | None:
+    """The failure record beside run file ``path``, or None."""
+    try:
+        return json.loads(failure_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``.<run_id>.h5.<pid>.tmp`` files left by writers of this run that were killed."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _summary(task: RunTask, status: str, result=None) -> dict:
+    out = {"run_id": task.run_id, "status": status, "path": task.path}
+    if result is not None:
+        out.update(best_psnr=result.best_psnr, final_psnr=result.final_psnr, zero_psnr=result.zero_psnr,
+                   epochs_run=result.epochs_run, wall_time=result.wall_time)
+    return out
+
+
+def run_one(task: RunTask) -> dict:
+    """Train ``task``'s configuration into its run file, unless that file is already complete.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``status`` (``"ok"``, ``"done"`` when the file was already
+        complete, ``"failed"``), ``path``; best/final/zero PSNR, epochs_run and
+        wall_time for ``"ok"``; ``error`` and ``traceback`` for ``"failed"``.
+    """
+    from ..presets import make_run
+    from ..runs import train_to_file
+    from ..store.filelock import writer_alive
+
+    if task.threads:
+        import torch
+
+        torch.set_num_threads(task.threads)
+    path = Path(task.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_complete(path):
+        return _summary(task, "done")
+    if writer_alive(path):
+        record = record_failure(task, f"run file '{path}' is being written by another process (an earlier "
+                                      "sweep still running?); rerun the sweep once it has ended")
+        return {**_summary(task, "failed"), **record}
+    _remove_stale_temporaries(path)
+    try:
+        spec, target = make_run(**make_run_kwargs(task.params, task.device))
+        _model, result = train_to_file(spec, target, path, overwrite=True, probes=[_SweepTag(task)],
+                                       record_every=task.record_every)
+    except Exception as exc:  # noqa: BLE001 - a failed run is recorded, never propagated
+        record = record_failure(task, exc, traceback.format_exc())
+        return {**_summary(task, "failed"), **record}
+    failure_path(path).unlink(missing_ok=True)
+    return _summary(task, "ok", result)
