@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "spectral_probe.cli.train:train",
     "models": "spectral_probe.cli.train:models",
     "ntk": "spectral_probe.cli.ntk:ntk",
+    "sweep": "spectral_probe.cli.sweep:sweep",
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)
