@@ -105,8 +105,9 @@ def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=(
     return model, result
 
 
-def make_probes(probe_every: int | None, ntk_every: int | None) -> list:
-    """Activation probe and NTK snapshots requested on the command line."""
+def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int | None = None,
+                early_stop: bool = False) -> list:
+    """Activation probe, NTK snapshots and bottleneck watch requested on the command line."""
     probes = []
     if probe_every:
         from ..probes import Probe
@@ -116,6 +117,12 @@ def make_probes(probe_every: int | None, ntk_every: int | None) -> list:
         from ..ntk import NTKSnapshot
 
         probes.append(NTKSnapshot(every=ntk_every))
+    if watch_every:
+        from ..bottleneck import BottleneckWatch
+
+        probes.append(BottleneckWatch(every=watch_every, early_stop=early_stop, warn=False,
+                                      ntk=probes[-1] if ntk_every else None,
+                                      on_change=lambda v: click.echo(f"watch: {v.line()}", err=True)))
     return probes
 
 
@@ -129,14 +136,21 @@ def make_probes(probe_every: int | None, ntk_every: int | None) -> list:
 @click.option("--ntk-every", type=click.IntRange(min=1), default=None,
               help="Record the NTK spectrum S(k) every N epochs.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def train(out, overwrite, probe_every, ntk_every, progress, **options):
+@click.option("--watch", is_flag=True, help="Watch for the spectral bottleneck (states, onset, suggestion).")
+@click.option("--watch-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Epochs between bottleneck checks (with --watch).")
+@click.option("--early-stop", is_flag=True, help="Stop once the run is in the spectral bottleneck (implies --watch).")
+def train(out, overwrite, probe_every, ntk_every, progress, watch, watch_every, early_stop, **options):
     """Train one model on one target and print its PSNR trajectory."""
     if out is not None and os.path.exists(out) and not overwrite:
         raise FileExistsError(f"run file '{out}' exists; pass --overwrite to replace it")
     spec, target = build_run(**options, progress=progress)
     click.echo(describe_run(spec, target))
-    _model, result = run_training(spec, target, out, overwrite, make_probes(probe_every, ntk_every))
+    probes = make_probes(probe_every, ntk_every, watch_every if watch or early_stop else None, early_stop)
+    _model, result = run_training(spec, target, out, overwrite, probes)
     click.echo(result.summary())
+    if watch or early_stop:
+        click.echo(f"bottleneck watch: {probes[-1].summary().line()}")
     if out is not None:
         click.echo(f"wrote {out} (open with spectral_probe.open_run or `spectral-probe watch {out}`)")
 

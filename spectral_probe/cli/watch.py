@@ -52,6 +52,10 @@ def describe_run(tree, seen: dict[str, int]) -> list[str]:
             line = _scalars_line(ds)
         elif name == "activations":
             line = _activations_line(ds)
+        elif name == "bottleneck":
+            from ..bottleneck import watch_line
+
+            line = watch_line(ds)
         else:
             line = f"{name}: {n} step(s)" + (f", last {int(ds.step[-1])}" if n else "") if "step" in ds.dims else None
         if line:
