@@ -1,0 +1,228 @@
+"""Helpers shared by the figure recipes: targets, inputs, probed runs, saving and plot styling.
+
+Only the public API of the rest of the package is used: :func:`~spectral_probe.presets.make_run`,
+:func:`~spectral_probe.training.fit`, :class:`~spectral_probe.probes.Probe`,
+:mod:`spectral_probe.stats` and :mod:`spectral_probe.signals`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ..models import build_model
+from ..presets import RunSpec, make_run
+from ..probes import Probe
+from ..signals import Target, grid_coords, load_target
+from ..signals.io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+from ..training import Callback, FitResult, fit
+
+__all__ = ["DEFAULT_AUDIO_TARGET", "DEFAULT_IMAGE_TARGET", "training_preset", "check_target_spec",
+           "audio_target_spec", "image_target_spec", "image_target", "resize_image", "grid_inputs", "OutputRecorder",
+           "ProbedRun", "probed_run", "clear_run_cache", "init_activations", "json_attr",
+           "save_dataset", "maybe_save", "load_dataset"]
+
+#: bundled stand-in for tetris.wav: flat spectrum above 0.15 x Nyquist (psi ~ 0.575, tetris 0.573)
+DEFAULT_AUDIO_TARGET = "synthetic:broadband"
+#: image used when --target is not an image (scikit-image's camera)
+DEFAULT_IMAGE_TARGET = "camera"
+
+_RUNS: dict[tuple, "ProbedRun"] = {}
+
+
+def training_preset(preset: str) -> str:
+    """Training preset of :mod:`spectral_probe.presets` behind a figure preset (``test`` -> ``quick``)."""
+    return "paper" if preset == "paper" else "quick"
+
+
+def _kind(spec: str) -> str:
+    """``"audio"``, ``"image"`` or ``"synthetic"`` from a target spec (no loading)."""
+    if spec.startswith("synthetic:"):
+        return "synthetic"
+    if spec == "camera":
+        return "image"
+    suffix = Path(spec).suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    raise ValueError(f"cannot tell what target {spec!r} is; give an audio file (.wav, .flac, ...), an "
+                     "image file (.png, .jpg, ...), 'camera' or a synthetic:... spec")
+
+
+def check_target_spec(spec: str | None) -> str | None:
+    """Validate a ``--target`` early: the file must exist and be readable as audio or image.
+
+    Returns
+    -------
+    str or None
+        ``"audio"``, ``"image"``, ``"synthetic"`` or None when no target was given.
+    """
+    if spec is None:
+        return None
+    kind = _kind(spec)
+    if kind == "synthetic":
+        load_target(spec, n=256)     # parses the spec
+    else:
+        load_target(spec)            # finds and reads the file
+    return kind
+
+
+def audio_target_spec(target: str | None) -> str:
+    """The 1-D target of a figure: ``target`` when it is audio or synthetic, else the bundled stand-in."""
+    if target is None or _kind(target) == "image":
+        return DEFAULT_AUDIO_TARGET
+    return target
+
+
+def resize_image(target: Target, size: int) -> Target:
+    """Area-average a 2-D target to ``size x size`` (keeps values in ``[-1, 1]``)."""
+    if target.spatial_dims != 2:
+        raise ValueError(f"resize_image needs a 2-D target, got grid {target.grid_shape}")
+    grid = target.grid().permute(2, 0, 1)[None]
+    small = torch.nn.functional.interpolate(grid, size=(size, size), mode="area")[0]
+    values = small.permute(1, 2, 0).reshape(size * size, target.channels).contiguous()
+    return replace(target, values=values, grid_shape=(size, size),
+                   meta=dict(target.meta, resized_to=[size, size]))
+
+
+def image_target_spec(target: str | None) -> str:
+    """The image of a figure: ``target`` when it is an image, else the bundled camera."""
+    return target if target is not None and _kind(target) == "image" else DEFAULT_IMAGE_TARGET
+
+
+def image_target(target: str | None, size: int | None) -> Target:
+    """The 2-D target of a figure (:func:`image_target_spec`), grayscale, resized to ``size``."""
+    loaded = load_target(image_target_spec(target))
+    if loaded.channels > 1:
+        gray = loaded.values.mean(dim=1, keepdim=True)   # luminance stand-in; the paper fits grayscale
+        loaded = replace(loaded, values=gray)
+    return loaded if size is None else resize_image(loaded, int(size))
+
+
+def grid_inputs(n: int, device=None) -> torch.Tensor:
+    """``linspace(-1, 1, n)`` as model inputs, shape ``(n, 1)``."""
+    return grid_coords((int(n),), device=device)
+
+
+class OutputRecorder(Callback):
+    """Keep the model output on the whole grid after every ``every`` epochs (and at epoch 0)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = int(every)
+        self.epochs: list[int] = []
+        self.outputs: list[np.ndarray] = []
+
+    @torch.no_grad()
+    def _record(self, state, epoch: int) -> None:
+        self.epochs.append(epoch)
+        self.outputs.append(state.model(state.coords).detach().float().cpu().numpy()[:, 0])
+
+    def on_fit_start(self, state) -> None:
+        self._record(state, 0)
+
+    def on_epoch_end(self, state) -> None:
+        if (state.epoch + 1) % self.every == 0:
+            self._record(state, state.epoch + 1)
+
+    def to_array(self) -> xr.DataArray:
+        """Outputs as ``(epoch, sample)``."""
+        return xr.DataArray(np.stack(self.outputs), dims=("epoch", "sample"),
+                            coords={"epoch": np.array(self.epochs)}, name="output")
+
+
+@dataclass
+class ProbedRun:
+    """One training run with activation statistics (``probe``: dims step, layer, kind, ...)."""
+
+    spec: RunSpec
+    target: Target
+    result: FitResult
+    probe: xr.Dataset
+    output: np.ndarray      #: (N,) first output channel after the last epoch
+
+
+def probed_run(model: str, target: str, preset: str, sizes: dict, *, device="auto", seed: int = 0) -> ProbedRun:
+    """Train ``model`` on ``target`` with a :class:`Probe` on every hook point; cached in this process.
+
+    The probe records every ``sizes["probe_every"]`` epochs with per-step
+    (adaptive) histogram ranges, plus the final epoch; the final state is kept
+    (no best-state restore) so that "late epoch" means the model after the
+    last update.  Figures 3 and 14 share the SIREN run through the cache.
+    """
+    key = (model, target, preset, tuple(sorted(sizes.items())), str(device), seed)
+    if key in _RUNS:
+        return _RUNS[key]
+    spec, loaded = make_run(model, target, training_preset(preset), num_samples=sizes["num_samples"],
+                            width=sizes["width"], depth=sizes["depth"], epochs=sizes["epochs"], seed=seed,
+                            train_overrides={"device": device, "restore_best": False})
+    probe = Probe("*", every=sizes["probe_every"], bins=sizes["bins"], bin_range="adaptive", psd="mean")
+    net = spec.build_model()
+    result = fit(net, loaded, spec.train, probes=[probe])
+    coords = loaded.coords(device=next(net.parameters()).device)
+    probe.step(result.epochs_run, net, coords, force=True)
+    with torch.no_grad():
+        output = net(coords)[:, 0].float().cpu().numpy()
+    run = ProbedRun(spec, loaded, result, probe.to_dataset(), output)
+    _RUNS[key] = run
+    return run
+
+
+def clear_run_cache() -> None:
+    """Forget the runs cached by :func:`probed_run`."""
+    _RUNS.clear()
+
+
+def init_activations(name: str, n: int, bins: int, *, device="auto", seed: int = 0,
+                     layers: str | Sequence[str] = "*", **model_kwargs) -> xr.Dataset:
+    """Activation statistics of a freshly initialised model on ``linspace(-1, 1, n)``.
+
+    Returns
+    -------
+    xr.Dataset
+        The probe's layout without the step axis: ``hist (layer, kind, bin)``,
+        ``hist_edges (layer, kind, edge)``, ``psd (layer, kind, freq)``, ``act_std`` ...
+    """
+    from ..devices import resolve_device
+
+    dev = resolve_device(device)
+    model = build_model(name, seed=seed, device=dev, **model_kwargs)
+    probe = Probe(layers, every=1, bins=bins, bin_range="first", psd="mean")
+    probe.step(0, model, grid_inputs(n, dev), force=True)
+    return probe.to_dataset().isel(step=0, drop=True)
+
+
+def json_attr(value) -> str:
+    """A JSON string for a dataset attribute (netCDF attributes hold no dicts)."""
+    return json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+
+
+def save_dataset(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` as HDF5 (netCDF4 via h5netcdf); read it back with :func:`load_dataset`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def maybe_save(ds: xr.Dataset, out: str | os.PathLike | None, name: str) -> xr.Dataset:
+    """Save ``ds`` to ``out`` (a ``.h5`` file, or a folder that receives ``<name>.h5``) when given."""
+    if out is not None:
+        path = Path(out)
+        save_dataset(ds, path if path.suffix in (".h5", ".nc") else path / f"{name}.h5")
+    return ds
+
+
+def load_dataset(path: str | os.PathLike) -> xr.Dataset:
+    """Read a figure's data file into memory."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

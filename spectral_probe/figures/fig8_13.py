@@ -1,0 +1,203 @@
+"""Figs 8 and 13: activation distributions and layer-averaged PSDs at initialisation, SIREN vs SIREN^2.
+
+Both models use ``omega0 = 30`` in every layer (SIREN^2's convention; the
+authors' notebook uses it for SIREN too) and SIREN^2 adds WINNER noise
+``s0``, ``s1`` (Eqns 7-9).  Inputs are ``linspace(-1, 1, N)``.
+
+Theory overlays (stored with the data, see :func:`theory_curves`):
+
+* input: ``U(-1, 1)``;
+* post-activations: the arcsine law (Sitzmann et al. 2020, Lemma 1.5), and for
+  layers >= 2 the exact law of ``sin(Z)``, ``Z ~ N(0, sigma^2)``;
+* pre-activations of layers >= 2: ``N(0, sigma^2)`` with ``sigma`` from
+  Theorem 3.1 (``sqrt(1 + d s^2 / 2)``, ``s = s1`` for layer 2 of SIREN^2, 0
+  otherwise, where it is Sitzmann's N(0, 1)).  The bias-free form, as the
+  theorem is stated; our layers keep PyTorch's bias (+7 % std at d = 2048, see
+  :mod:`spectral_probe.theory`).
+* The first layer's pre-activation ``omega0 (w x + b)`` has no closed form here.
+
+Layers are counted from 1 in labels (hook point ``layers.0`` is layer 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .. import theory
+from .common import init_activations, json_attr, maybe_save
+from .plotting import MODEL_COLORS, MODEL_LABELS, hook_label, label_axes, new_figure, step_hist
+from .sizes import figure_sizes
+
+__all__ = ["compute_fig8", "compute_fig13", "plot_fig8", "plot_fig13", "estimate_fig8", "estimate_fig13",
+           "theory_curves", "compare_at_init"]
+
+#: points of each theory curve
+_CURVE_POINTS = 400
+_CURVES = ("primary", "secondary")
+
+
+def _layer_scale(model_s: tuple[float, float], layer: str) -> float:
+    """WINNER scale acting on the weights *into* hook layer ``layers.i`` (s0 for i=0, s1 for i=1, else 0)."""
+    index = int(layer.split(".")[1])
+    return model_s[index] if index < 2 else 0.0
+
+
+def _curves_for(layer: str, kind: str, x: np.ndarray, width: int, omega: float, s: tuple[float, float]):
+    """``[(label, pdf), ...]`` (up to two) for one hook point; empty when no closed form applies."""
+    if layer == "input":
+        return [("U(-1, 1)", np.where(np.abs(x) <= 1, 0.5, 0.0))]
+    if layer == "output":
+        return []
+    index = int(layer.split(".")[1])
+    if index == 0:
+        return [("arcsine (Sitzmann)", theory.arcsine_pdf(x))] if kind == "post" else []
+    scale = _layer_scale(s, layer)
+    sigma = theory.theorem31_std(width, scale, omega)          # Theorem 3.1 (s = 0: Sitzmann N(0, 1))
+    if kind == "pre":
+        name = f"Thm 3.1 N(0, {sigma:.3g}$^2$)" if scale > 0 else "Sitzmann N(0, 1)"
+        return [(name, theory.gaussian_pdf(x, sigma))]
+    return [("arcsine (Sitzmann)", theory.arcsine_pdf(x)),
+            (f"sin(N(0, {sigma:.3g}$^2$))", theory.sine_gaussian_pdf(x, sigma))]
+
+
+def theory_curves(ds: xr.Dataset, width: int, omega: float, scales: dict[str, tuple[float, float]]) -> xr.Dataset:
+    """Theory densities on each panel's histogram range.
+
+    Returns
+    -------
+    xr.Dataset
+        ``theory_x (model, layer, kind, tx)``, ``theory_pdf (model, layer, kind, curve, tx)``
+        (NaN where none), ``theory_label (model, layer, kind, curve)`` ("" where none).
+    """
+    shape = (ds.sizes["model"], ds.sizes["layer"], ds.sizes["kind"])
+    tx = np.full(shape + (_CURVE_POINTS,), np.nan)
+    pdf = np.full(shape + (len(_CURVES), _CURVE_POINTS), np.nan)
+    labels = np.full(shape + (len(_CURVES),), "", dtype=object)
+    for m, model in enumerate(ds.model.values):
+        for i, layer in enumerate(ds.layer.values):
+            for j, kind in enumerate(ds.kind.values):
+                edges = ds.hist_edges.values[m, i, j]
+                if not np.all(np.isfinite(edges)):
+                    continue
+                x = np.linspace(edges[0], edges[-1], _CURVE_POINTS)
+                tx[m, i, j] = x
+                for c, (name, values) in enumerate(_curves_for(str(layer), str(kind), x, width, omega,
+                                                               scales[str(model)])):
+                    pdf[m, i, j, c], labels[m, i, j, c] = values, name
+    dims = ("model", "layer", "kind")
+    return xr.Dataset({"theory_x": (dims + ("tx",), tx), "theory_pdf": (dims + ("curve", "tx"), pdf),
+                       "theory_label": (dims + ("curve",), labels.astype(str))},
+                      coords={"curve": list(_CURVES)})
+
+
+def compare_at_init(sz: dict, layers, *, device="auto", seed: int = 0) -> xr.Dataset:
+    """Probe SIREN and SIREN^2 at initialisation and attach the theory curves (dims model, layer, kind, ...)."""
+    common = dict(width=sz["width"], depth=sz["depth"], first_omega=sz["omega"], hidden_omega=sz["omega"])
+    scales = {"siren": (0.0, 0.0), "siren2": (sz["s0"], sz["s1"])}
+    parts = [init_activations("siren", sz["n"], sz["bins"], device=device, seed=seed, layers=layers, **common),
+             init_activations("siren2", sz["n"], sz["bins"], device=device, seed=seed, layers=layers,
+                              s0=sz["s0"], s1=sz["s1"], **common)]
+    ds = xr.concat(parts, dim="model", coords="minimal", compat="override").assign_coords(model=["siren", "siren2"])
+    return ds.merge(theory_curves(ds, sz["width"], sz["omega"], scales))
+
+
+def _attrs(figure: str, preset: str, sz: dict, seed: int) -> dict:
+    return {"figure": figure, "preset": preset, "n": sz["n"], "width": sz["width"], "depth": sz["depth"],
+            "omega0": sz["omega"], "s0": sz["s0"], "s1": sz["s1"], "seed": seed, "sizes": json_attr(sz),
+            "psd": "layer-averaged periodogram (mean of per-neuron PSDs), density scaling, cycles/sample",
+            "layers": "hook point layers.i is layer i+1 in the figure"}
+
+
+def compute_fig8(preset: str = "quick", target: str | None = None, out=None, *, device="auto",
+                 seed: int = 0, **overrides) -> xr.Dataset:
+    """Input, pre- and post-activations up to layer ``last_layer`` (1-based) of SIREN and SIREN^2 at init.
+
+    Returns
+    -------
+    xr.Dataset
+        The probe layout with a ``model`` axis (``hist``, ``hist_edges``,
+        ``psd (model, layer, kind, freq)``, ``act_std`` ...) plus the theory curves.
+    """
+    sz = figure_sizes("8", preset, **overrides)
+    layers = ["input"] + [f"layers.{i}.*" for i in range(min(sz["last_layer"], sz["depth"]))]
+    ds = compare_at_init(sz, layers, device=device, seed=seed)
+    ds.attrs = _attrs("8", preset, sz, seed)
+    return maybe_save(ds, out, "fig8")
+
+
+def compute_fig13(preset: str = "quick", target: str | None = None, out=None, *, device="auto",
+                  seed: int = 0, **overrides) -> xr.Dataset:
+    """All layers' pre/post-activations of SIREN and SIREN^2 at init with Theorem 3.1 / Sitzmann curves.
+
+    Returns
+    -------
+    xr.Dataset
+        As :func:`compute_fig8`, for every hidden layer.
+    """
+    sz = figure_sizes("13", preset, **overrides)
+    ds = compare_at_init(sz, ["input", "layers.*"], device=device, seed=seed)
+    ds.attrs = _attrs("13", preset, sz, seed)
+    return maybe_save(ds, out, "fig13")
+
+
+def _points(ds: xr.Dataset) -> list[tuple[str, str]]:
+    return [(str(layer), str(kind)) for layer in ds.layer.values for kind in ds.kind.values
+            if np.all(np.isfinite(ds.hist_edges.sel(layer=layer, kind=kind).values))]
+
+
+def _plot_init(ds: xr.Dataset, title: str):
+    points = _points(ds)
+    fig, axes = new_figure(len(points), 3, 12.5, 2.05 * len(points) + 0.6)
+    for r, (layer, kind) in enumerate(points):
+        for c, model in enumerate(("siren", "siren2")):
+            ax, row = axes[r, c], ds.sel(model=model, layer=layer, kind=kind)
+            step_hist(ax, row.hist_edges, row.hist, color=MODEL_COLORS[model], fill=True, alpha=0.35,
+                      label=f"measured (std {float(row.act_std):.3g})")
+            for k, style in zip(range(row.sizes["curve"]), ("-", "--")):
+                if str(row.theory_label.values[k]):
+                    ax.plot(row.theory_x, row.theory_pdf.isel(curve=k), color="k", ls=style, lw=1,
+                            label=str(row.theory_label.values[k]))
+            ax.set_ylim(0, 1.35 * float(np.nanmax(row.hist)))
+            label_axes(ax, hook_label(layer, kind) if r == len(points) - 1 else None, "density",
+                       f"{MODEL_LABELS[model]}: {hook_label(layer, kind)}", legend=True, fontsize=6.5)
+        ax = axes[r, 2]
+        for model in ("siren", "siren2"):
+            psd = ds.psd.sel(model=model, layer=layer, kind=kind)
+            ax.loglog(ds.freq[1:], psd[1:], color=MODEL_COLORS[model], lw=0.9, label=MODEL_LABELS[model])
+        label_axes(ax, "frequency (cycles/sample)" if r == len(points) - 1 else None, "PSD",
+                   f"layer-averaged PSD: {hook_label(layer, kind)}", legend=(r == 0), fontsize=7)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_fig8(ds: xr.Dataset):
+    """Rows: input, then pre/post of each layer; columns: SIREN, SIREN^2 histograms, PSDs of both."""
+    a = ds.attrs
+    return _plot_init(ds, f"Fig 8: activations at initialisation, SIREN vs SIREN$^2$ (s0={a['s0']:g}, "
+                          f"s1={a['s1']:g}), {a['depth']}x{a['width']}, N = {a['n']} inputs")
+
+
+def plot_fig13(ds: xr.Dataset):
+    """As Fig 8 for all layers, with Theorem 3.1 and Sitzmann's analytic densities."""
+    a = ds.attrs
+    return _plot_init(ds, f"Fig 13: all layers at initialisation with Theorem 3.1 / Sitzmann densities "
+                          f"(width {a['width']}, N = {a['n']} inputs, s0={a['s0']:g}, s1={a['s1']:g}, "
+                          rf"$\omega_0$={a['omega0']:g})")
+
+
+def _estimate(sz: dict) -> float:
+    # two models: forward GEMMs (~5 GFLOP/s) plus per-hook-point FFT statistics (~2e-8 s per value)
+    flops = 2 * sz["n"] * sz["width"] ** 2 * (sz["depth"] - 1)
+    values = sz["n"] * sz["width"] * (2 * sz["depth"] + 1)
+    return 1.0 + 2 * (flops / 5e9 + values * 2e-8)
+
+
+def estimate_fig8(preset: str) -> float:
+    """Rough CPU seconds of :func:`compute_fig8`."""
+    return _estimate(figure_sizes("8", preset))
+
+
+def estimate_fig13(preset: str) -> float:
+    """Rough CPU seconds of :func:`compute_fig13`."""
+    return _estimate(figure_sizes("13", preset))

@@ -1,0 +1,242 @@
+"""Figure recipes: reduced-size ("test" preset) version of every figure, checking the paper's claims.
+
+Each recipe is computed once (module fixture); the tests check the values that
+carry the figure's claim, the plots (labelled axes, small PNGs), the HDF5
+round trip and the CLI's handling of bad input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from spectral_probe import load_target, theory
+from spectral_probe.cli.main import main
+from spectral_probe.figures import (FIGURES, expand_figures, figure_sizes, get_recipe, load_dataset,
+                                    make_figure, save_dataset)
+from spectral_probe.figures.common import check_target_spec, image_target, resize_image
+
+ALL = ["3", "4", "5", "6", "7", "8", "13", "14"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Every recipe at the test preset (1 torch thread: robust on a shared 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {n: get_recipe(n).compute("test", device="cpu") for n in ALL}
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- registry
+def test_registry_covers_the_issue_figures():
+    assert list(FIGURES) == ALL
+    assert expand_figures(["all"]) == ALL
+    assert expand_figures(["13", "fig3", "13"]) == ["13", "3"]
+    with pytest.raises(ValueError, match="unknown figure '9'; valid: 3, 4"):
+        expand_figures(["9"])
+
+
+def test_sizes_overrides_and_errors():
+    assert figure_sizes("7", "quick", width=64)["width"] == 64
+    assert figure_sizes("7", "paper") == dict(n=1024, width=256, depth=4, omega=30.0, s0=10.0, s1=0.5,
+                                              factors=(0.0, 0.5, 1.0, 2.0, 4.0))
+    assert figure_sizes("8", "paper")["width"] == 2048 and figure_sizes("13", "paper")["n"] == 16384
+    with pytest.raises(ValueError, match="no size"):
+        figure_sizes("7", "quick", colour=1)
+    with pytest.raises(ValueError, match="unknown preset"):
+        figure_sizes("7", "fast")
+
+
+def test_quick_preset_trains_with_the_measured_cpu_preset():
+    for fig in ("3", "14"):
+        sz = figure_sizes(fig, "quick")
+        assert (sz["num_samples"], sz["width"], sz["depth"], sz["epochs"]) == (2 ** 14, 128, 4, 500)
+
+
+# ----------------------------------------------------------------------------- claims
+def test_fig3_siren_output_stuck_near_zero(data):
+    ds = data["3"]
+    assert abs(ds.attrs["siren_best_psnr"] - ds.attrs["zero_psnr"]) < 0.5          # spectral bottleneck
+    assert float(ds.output.std()) < 0.2 * float(ds.target.std())
+    half = int(np.searchsorted(ds.freq.values, 0.25))                               # half-Nyquist
+    last = ds.isel(epoch=-1)
+    assert float(ds.target_cum_psd[half]) < 0.5                                      # target: high band
+    for layer in ("layers.1", "layers.2", "layers.3"):
+        assert float(last.cum_psd.sel(layer=layer)[half]) > 0.9                     # hidden: low band
+    widths = np.diff(ds.hist_edges.values, axis=-1)
+    mass = (ds.hist.values * widths).sum(-1)
+    np.testing.assert_allclose(mass, 1.0, atol=1e-4)                                 # densities, no outliers
+    assert list(ds.epoch.values) == [0, figure_sizes("3", "test")["epochs"]]
+
+
+def test_fig4_low_fits_high_fails(data):
+    ds = data["4"]
+    low, high = ds.sel(band="low"), ds.sel(band="high")
+    assert float(low.best_psnr) > float(low.zero_psnr) + 10
+    assert float(high.best_psnr) < float(high.zero_psnr) + 0.5
+    n = ds.attrs["n"]
+    final = high.spectrum.isel(epoch=-1)
+    tones = np.rint(high.tones.values * n / 2).astype(int)                            # tone -> bin k
+    assert float(final[tones].max()) < 1e-3 * float(final.max())                     # NTK blind to the tones
+    np.testing.assert_allclose(ds.log1p_s, np.log1p(ds.spectrum / n ** 2))
+    assert ds.output.sizes == {"band": 2, "epoch": 4, "sample": n}
+
+
+def test_fig5_matches_theorem31(data):
+    ds = data["5"]
+    np.testing.assert_allclose(ds.measured_std, ds.theorem_std, rtol=0.03)
+    d = ds.attrs["fan_in"]
+    np.testing.assert_allclose(ds.theorem_std, np.sqrt(1 + d * ds.scale ** 2 / 2))
+    assert float(ds.tv_theorem.max()) < 0.05
+    assert (ds.tv_sitzmann.sel(scale=[0.25, 1.0]) > 0.4).all() and float(ds.tv_sitzmann.sel(scale=0.0)) < 0.05
+
+
+def test_fig6_eqn11_beats_no_noise(data):
+    ds = data["6"]
+    audio = ds.sel(signal="audio")
+    assert float(audio.psnr.sel(f0=1.0, f1=1.0)) > float(audio.psnr.sel(f0=0.0, f1=0.0)) + 10
+    assert math.isclose(float(audio.s0.sel(f0=1.0)), float(audio.s0_eqn11))
+    assert ds.psnr.shape == (2, 2, 2) and np.isfinite(ds.psnr).all()
+    assert ds.sel(signal="image").grid_shape.item() == "16x16"
+
+
+def test_fig7_noise_broadens_the_ntk(data):
+    ds = data["7"]
+    assert np.all(np.diff(ds.effective_rank.values) > 0)
+    assert np.all(np.diff(ds.high_frequency_share.values) > 0)
+    for model in ("siren", "siren2"):
+        np.testing.assert_allclose(np.diag(ds.kernel.sel(model=model)), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(ds.eigenvalues.isel(mode=0), 1.0)
+    np.testing.assert_allclose(ds.spectrum_share.isel(k=-1), 1.0)
+
+
+@pytest.mark.parametrize("fig", ["8", "13"])
+def test_fig8_13_preactivation_std_follows_theorem31(data, fig):
+    ds = data[fig]
+    d, s1 = ds.attrs["width"], ds.attrs["s1"]
+    bias = theory.pytorch_bias_variance(d)
+    std = ds.act_std.sel(kind="pre", layer="layers.1")
+    assert math.isclose(float(std.sel(model="siren2")), theory.theorem31_std(d, s1, 30.0, bias), rel_tol=0.08)
+    assert math.isclose(float(std.sel(model="siren")), theory.theorem31_std(d, 0.0, 30.0, bias), rel_tol=0.08)
+    post = ds.act_std.sel(kind="post", layer="layers.0")
+    np.testing.assert_allclose(post, math.sqrt(theory.ARCSINE_VARIANCE), rtol=0.03)
+    labels = ds.theory_label.sel(model="siren2", layer="layers.1", kind="pre").values
+    assert labels[0].startswith("Thm 3.1")
+    # the noisy layer-1 post-activation has more power above 0.05 cycles/sample
+    psd = ds.psd.sel(layer="layers.0", kind="post")
+    hi = ds.freq > 0.05
+    share = psd.where(hi).sum("freq") / psd.sum("freq")
+    assert float(share.sel(model="siren2")) > 10 * float(share.sel(model="siren"))
+
+
+def test_fig13_covers_all_layers_and_theory_fits(data):
+    ds = data["13"]
+    assert list(ds.layer.values) == ["input", "layers.0", "layers.1", "layers.2", "layers.3"]
+    row = ds.sel(model="siren2", layer="layers.1", kind="pre")
+    edges = row.hist_edges.values
+    tv = theory.total_variation(row.hist.values, edges, theory.gaussian_cdf,
+                                std=float(theory.theorem31_std(ds.attrs["width"], ds.attrs["s1"])))
+    assert tv < 0.1
+
+
+def test_fig14_siren2_fits_and_widens_layer2(data):
+    ds = data["14"]
+    assert ds.attrs["siren2_best_psnr"] > ds.attrs["siren_best_psnr"] + 15
+    start = ds.act_std.sel(step=0, layer="layers.1")
+    assert float(start.sel(model="siren2")) > 3 * float(start.sel(model="siren"))
+    assert ds.hist.dims == ("model", "epoch", "layer", "bin")
+
+
+# ----------------------------------------------------------------------------- plots and files
+@pytest.mark.parametrize("fig", ALL)
+def test_plots_are_labelled_and_small(data, fig, tmp_path):
+    figure = get_recipe(fig).plot(data[fig])
+    axes = [ax for ax in figure.axes if ax.get_label() != "<colorbar>"]
+    assert axes and all(ax.get_title() for ax in axes)
+    assert all(ax.get_ylabel() or ax.get_xlabel() for ax in axes)
+    assert figure._suptitle is not None and figure._suptitle.get_text().startswith(f"Fig {fig}")
+    path = tmp_path / f"fig{fig}.png"
+    figure.savefig(path, dpi=60)
+    assert 10_000 < path.stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize("fig", ["5", "13", "14"])
+def test_dataset_round_trip_replots(data, fig, tmp_path):
+    path = save_dataset(data[fig], tmp_path / f"fig{fig}.h5")
+    back = load_dataset(path)
+    for name, var in data[fig].data_vars.items():
+        if var.dtype.kind in "fiu":
+            np.testing.assert_allclose(back[name].values, var.values, equal_nan=True)
+        else:
+            assert (back[name].values == var.values).all()
+    assert get_recipe(fig).plot(back).axes
+
+
+def test_make_figure_writes_png_and_h5(tmp_path):
+    out = make_figure("5", "test", out=tmp_path, formats=("png", "pdf"), device="cpu")
+    assert [p.name for p in out.figure_paths] == ["fig5.png", "fig5.pdf"]
+    assert out.data_path == tmp_path / "fig5.h5" and out.data_path.exists()
+    assert out.dataset.attrs["compute_seconds"] >= 0
+
+
+def test_targets(tmp_path):
+    assert check_target_spec(None) is None and check_target_spec("synthetic:high") == "synthetic"
+    with pytest.raises(FileNotFoundError, match="not found"):
+        check_target_spec(str(tmp_path / "missing.wav"))
+    with pytest.raises(ValueError, match="2-D target"):
+        resize_image(load_target("synthetic:low"), 8)
+
+
+def test_image_target_is_small_and_gray():
+    pytest.importorskip("skimage")
+    cam = image_target(None, 32)
+    assert cam.grid_shape == (32, 32) and cam.channels == 1
+    assert float(cam.values.min()) >= -1 and float(cam.values.max()) <= 1
+
+
+# ----------------------------------------------------------------------------- CLI
+def run(*args):
+    return CliRunner().invoke(main, ["figure", *args])
+
+
+def test_cli_writes_figure(tmp_path):
+    res = run("5", "--preset", "test", "--out", str(tmp_path), "--device", "cpu", "--threads", "1")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "fig5.png").exists() and (tmp_path / "fig5.h5").exists()
+    assert "wrote" in res.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["9"], "unknown figure '9'"),
+    (["3", "--target", "nowhere.wav"], "not found"),
+    (["5", "--format", "jpg"], "unknown --format"),
+    (["3", "--preset", "paper", "--device", "cpu"], "pass --yes"),
+])
+def test_cli_bad_input_is_one_line_exit_2(args, message):
+    res = run(*args)
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and message in lines[0], res.output
+
+
+def test_cli_paper_on_cpu_warns_and_continues_with_yes(monkeypatch, tmp_path):
+    import spectral_probe.figures as figures
+
+    calls = []
+
+    def fake(number, preset, **kwargs):
+        calls.append((number, preset))
+        return figures.FigureOutput(number, None, tmp_path / "x.h5")
+
+    monkeypatch.setattr(figures, "make_figure", fake)
+    res = run("7", "--preset", "paper", "--device", "cpu", "--yes", "--out", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert calls == [("7", "paper")]
+    assert "warning: --preset paper on a CPU" in res.output and "about" in res.output
