@@ -177,10 +177,13 @@ def plot_fig14(ds: xr.Dataset):
     styles = ("-", "--", ":", "-.")
     for model in ds.model.values:
         for i, layer in enumerate(layers):
-            ax.semilogy(ds.step, ds.act_std.sel(model=model, layer=layer), color=MODEL_COLORS[str(model)],
-                        ls=styles[i % len(styles)], label=f"{MODEL_LABELS[str(model)]} layer {i + 1}")
-    label_axes(ax, "epoch", "pre-activation std", "std over training")
-    ax.legend(fontsize=6.5, ncol=2, frameon=False, loc="center right")
+            std = ds.act_std.sel(model=model, layer=layer)
+            ax.plot(ds.step, std / std.isel(step=0), color=MODEL_COLORS[str(model)],
+                    ls=styles[i % len(styles)], label=f"{MODEL_LABELS[str(model)]} layer {i + 1}")
+    label_axes(ax, "epoch", "std / std at epoch 0", "pre-activation std over training")
+    ratio = ds.act_std / ds.act_std.isel(step=0)
+    ax.set_ylim(top=1 + 1.7 * max(float(ratio.max()) - 1, 0.05))       # headroom for the legend
+    ax.legend(fontsize=6.5, ncol=2, frameon=False, loc="upper left")
     ax = axes[-1, 1]
     for model in ds.model.values:
         ax.plot(ds.train_epoch, ds.psnr.sel(model=model), color=MODEL_COLORS[str(model)],

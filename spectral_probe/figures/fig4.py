@@ -95,8 +95,9 @@ def plot_fig4(ds: xr.Dataset):
         ax.plot(row.target[window], color="k", lw=1.6, label="target")
         for e in shown:
             ax.plot(row.output.sel(epoch=e)[window], color=shades[e], lw=1, label=f"output, epoch {e}")
-        label_axes(ax, "sample", "value", f"{band}-frequency target (Eqn 5), samples 0-{window.stop - 1}",
-                   legend=True, fontsize=7)
+        label_axes(ax, "sample", "value", f"{band}-frequency target (Eqn 5), samples 0-{window.stop - 1}")
+        ax.set_ylim(-1.6, 1.25)
+        ax.legend(fontsize=7, ncol=4, loc="lower center", frameon=False)
         ax = axes[1, c]
         ax.plot(row.train_epoch, row.psnr, color="tab:blue", label=f"SIREN (best {float(row.best_psnr):.1f} dB)")
         ax.axhline(float(row.zero_psnr), color="k", ls=":", label="zero-output floor")

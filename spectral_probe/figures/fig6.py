@@ -106,11 +106,9 @@ def plot_fig6(ds: xr.Dataset):
         ax.set_xticks(range(row.sizes["f0"]), [f"{v:.3g}" for v in row.s0.values])
         ax.set_yticks(range(row.sizes["f1"]), [f"{v:.3g}" for v in row.s1.values])
         label_axes(ax, "s0 (layer-1 noise scale)", "s1 (layer-2 noise scale)",
-                   f"{signal}: {row.target_name.item()} ({row.grid_shape.item()}), "
-                   f"$\\psi$ = {float(row.psi):.3f}")
-        ax.text(0.0, -0.2, f"star: Eqn 11 (s0={float(row.s0_eqn11):.3g}, s1={float(row.s1_eqn11):.3g}); "
-                f"zero-output floor {float(row.zero_psnr):.1f} dB; plain SIREN {float(row.siren_psnr):.1f} dB",
-                transform=ax.transAxes, fontsize=8)
+                   f"{signal}: {row.target_name.item()} ({row.grid_shape.item()}), $\\psi$ = {float(row.psi):.3f}\n"
+                   f"star: Eqn 11 (s0={float(row.s0_eqn11):.3g}, s1={float(row.s1_eqn11):.3g}); "
+                   f"zero-output floor {float(row.zero_psnr):.1f} dB; plain SIREN {float(row.siren_psnr):.1f} dB")
         fig.colorbar(im, ax=ax, shrink=0.85, label="peak PSNR (dB)")
     fig.suptitle(f"Fig 6: SIREN$^2$ PSNR over the noise scales (s0, s1); {ds.attrs['audio_epochs']} / "
                  f"{ds.attrs['image_epochs']} epochs (audio / image), preset {ds.attrs['preset']}", fontsize=11)

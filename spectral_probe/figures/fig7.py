@@ -23,7 +23,7 @@ from ..models import build_model
 from ..ntk import (decay_profile, empirical_ntk, high_frequency_share, ntk_eigh,
                    normalized_kernel, spectrum_from_eigenpairs)
 from .common import grid_inputs, json_attr, maybe_save
-from .plotting import MODEL_COLORS, label_axes, new_figure, panel_note
+from .plotting import MODEL_COLORS, label_axes, new_figure
 from .sizes import figure_sizes
 
 __all__ = ["compute_fig7", "plot_fig7", "estimate_fig7"]
@@ -107,7 +107,8 @@ def plot_fig7(ds: xr.Dataset):
     for model in ("siren", "siren2"):
         ax.plot(x, ds.kernel.sel(model=model)[mid], color=MODEL_COLORS[model], lw=1, label=names[model])
     ax.set_xlim(-0.25, 0.25)
-    label_axes(ax, "x'", r"normalised $\Theta(0, x')$", "kernel row through x = 0 (zoom)", legend=True)
+    label_axes(ax, "x'", r"normalised $\Theta(0, x')$", "kernel row through x = 0 (zoom)")
+    ax.legend(fontsize=7, loc="upper right", frameon=False)
     cmap = _factor_colors(ds.factor.values)
     for i, f in enumerate(ds.factor.values):
         lab = "SIREN" if f == 0 else f"s0={float(ds.s0[i]):g}, s1={float(ds.s1[i]):g}"
