@@ -43,7 +43,8 @@ quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signa
   not a spectral mismatch: never flagged as a bottleneck).
 * *fitting*: gain >= 1 dB, or under it with spectra that cover the target (no sign of a bottleneck).
 
-A run leaves the bottleneck (back to ``fitting``) when its gain passes 1 dB.  The detector says
+Hysteresis: a run in the bottleneck stays there (its onset kept) until its gain passes 1 dB, even
+if its spectrum slowly widens meanwhile; then it is ``fitting`` again and ``first_onset`` remembers.  The detector says
 ``undecided`` (and why) for a constant or all-zero target, a run without a target, non-finite
 outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
 """
@@ -239,6 +240,8 @@ class BottleneckDetector:
             return self._set(FITTING, step, evidence + note)
         late = step >= t.warmup
         self.floor_streak = self.floor_streak + 1 if late else 0
+        if self.verdict.state == BOTTLENECK:            # hysteresis: only the gain line ends a bottleneck
+            return self._set(BOTTLENECK, step, f"still at the zero-output floor: {evidence}")
         stuck = collapsed and uncovered and late
         if stuck and self.streak == 0:
             self.streak_start = step

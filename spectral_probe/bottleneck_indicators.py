@@ -176,8 +176,9 @@ def target_reference(target, values: torch.Tensor | None = None) -> tuple[Target
 def hidden_point(model: torch.nn.Module, hidden: str = "auto") -> str | None:
     """Name of the hook point whose spectrum stands for the network's band.
 
-    ``"auto"``: the last ``pre`` hook point that is not the output (``layers.{depth-1}.pre``
-    for bundled models); None when the model has none.
+    ``"auto"``: the last ``pre`` hook point followed by a ``post`` (a nonlinearity), i.e.
+    ``layers.{depth-1}.pre`` for bundled models and not the head of a plain ``nn.Sequential``;
+    None when the model has none.
     """
     from .probes import hook_points
 
@@ -186,8 +187,10 @@ def hidden_point(model: torch.nn.Module, hidden: str = "auto") -> str | None:
         if hidden not in points:
             raise ValueError(f"unknown hook point {hidden!r}; valid names: {', '.join(points)}")
         return hidden
-    pres = [name for name, p in points.items() if p.kind == "pre" and name != "output"]
-    return pres[-1] if pres else None
+    names = list(points)
+    kinds = [points[n].kind for n in names]
+    inner = [n for i, n in enumerate(names) if kinds[i] == "pre" and "post" in kinds[i + 1:]]
+    return inner[-1] if inner else None
 
 
 def forward_with_hidden(model: torch.nn.Module, coords: torch.Tensor,

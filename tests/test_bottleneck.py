@@ -168,6 +168,14 @@ def test_floor_without_collapse_is_only_at_risk():
     assert set(states) == {AT_RISK} and not det.verdict.flagged and det.verdict.onset == 0
 
 
+def test_bottleneck_holds_until_the_gain_line():
+    det = BottleneckDetector()
+    for i in range(5):
+        det.update(10 * i, _row())
+    v = det.update(50, _row(gain=0.02, energy=0.002, cover=0.4))        # the band widens, the output stays ~0
+    assert v.state == BOTTLENECK and v.onset == 20 and v.reason.startswith("still at the zero-output floor")
+
+
 def test_recovery_keeps_the_first_onset():
     det = BottleneckDetector()
     for i in range(6):
@@ -296,6 +304,16 @@ def test_watch_without_a_target_cannot_decide():
     v = watch.check(40, model, torch.linspace(-1, 1, 64)[:, None])
     assert v.state == UNDECIDED and v.reason == "cannot decide: the run has no target"
     assert watch.summary().state == UNDECIDED
+
+
+def test_hidden_point_is_the_last_preactivation():
+    from spectral_probe.models import build_model
+
+    assert ind.hidden_point(build_model("siren", width=8, depth=3)) == "layers.2.pre"
+    seq = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.Tanh(),
+                              torch.nn.Linear(8, 1))
+    assert ind.hidden_point(seq) == "2"                      # not the head "4"
+    assert ind.hidden_point(torch.nn.Linear(1, 1)) is None
 
 
 def test_watch_rejects_bad_arguments():
