@@ -18,7 +18,7 @@ from spectral_probe import load_target, theory
 from spectral_probe.cli.main import main
 from spectral_probe.figures import (FIGURES, expand_figures, figure_sizes, get_recipe, load_dataset,
                                     make_figure, save_dataset)
-from spectral_probe.figures.common import check_target_spec, image_target, resize_image
+from spectral_probe.figures.common import audio_offset, check_target_spec, image_target, resize_image
 
 ALL = ["3", "4", "5", "6", "7", "8", "13", "14"]
 
@@ -194,6 +194,19 @@ def test_targets(tmp_path):
         resize_image(load_target("synthetic:low"), 8)
 
 
+def test_offset_applies_to_audio_files_only():
+    assert audio_offset("tetris.wav", 8192) == {"offset": 8192}
+    assert audio_offset("synthetic:broadband", 8192) == {} and audio_offset("tetris.wav", 0) == {}
+
+
+@pytest.mark.slow
+def test_fig14_on_tetris(tetris):
+    ds = get_recipe("14").compute("test", str(tetris), device="cpu", offset=16384)
+    assert ds.attrs["target_name"] == "tetris"
+    assert abs(ds.attrs["siren_best_psnr"] - ds.attrs["zero_psnr"]) < 0.5
+    assert ds.attrs["siren2_best_psnr"] > ds.attrs["siren_best_psnr"] + 15
+
+
 def test_image_target_is_small_and_gray():
     pytest.importorskip("skimage")
     cam = image_target(None, 32)
@@ -217,6 +230,7 @@ def test_cli_writes_figure(tmp_path):
     (["9"], "unknown figure '9'"),
     (["3", "--target", "nowhere.wav"], "not found"),
     (["5", "--format", "jpg"], "unknown --format"),
+    (["5", "--size", "colour=3"], "no selected figure has it"),
     (["3", "--preset", "paper", "--device", "cpu"], "pass --yes"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(args, message):

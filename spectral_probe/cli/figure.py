@@ -40,6 +40,20 @@ def _describe_target(recipe, target) -> str | None:
     return f"target: {' and '.join(used)}" + ("" if target else " (no --target: bundled stand-in for tetris.wav)")
 
 
+def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
+    """``--size KEY=VALUE`` pairs -> per-figure overrides; a KEY no selected figure has is an error."""
+    from ..figures import figure_sizes
+    from .train import parse_params
+
+    given = parse_params(pairs)
+    per_figure = {n: {k: v for k, v in given.items() if k in figure_sizes(n, preset)} for n in numbers}
+    unused = sorted(set(given) - {k for o in per_figure.values() for k in o})
+    if unused:
+        valid = sorted({k for n in numbers for k in figure_sizes(n, preset)})
+        raise ValueError(f"--size {', '.join(unused)}: no selected figure has it; valid: {', '.join(valid)}")
+    return per_figure
+
+
 @click.command()
 @click.argument("which", nargs=-1, required=True)
 @click.option("--preset", default="quick", show_default=True, type=click.Choice(FIGURE_PRESETS),
@@ -56,8 +70,11 @@ def _describe_target(recipe, target) -> str | None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="torch CPU threads (default: torch's choice; 1 is fastest on a busy shared machine).")
+@click.option("--size", "sizes", multiple=True, metavar="KEY=VALUE",
+              help="Override a size of the preset (spectral_probe/figures/sizes.py), e.g. --size offset=65536; "
+                   "applies to the selected figures that have KEY.")
 @click.option("--yes", is_flag=True, help="Run --preset paper on a CPU despite the estimated time.")
-def figure(which, preset, target, out, formats, dpi, device, seed, threads, yes):
+def figure(which, preset, target, out, formats, dpi, device, seed, threads, sizes, yes):
     """Regenerate paper figures: WHICH is any of 3 4 5 6 7 8 13 14, or all."""
     import torch
 
@@ -66,6 +83,7 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, yes)
     from ..figures.common import check_target_spec
 
     numbers = expand_figures(which)
+    overrides = _size_overrides(numbers, preset, sizes)
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("png", "pdf", "svg")]
     if bad or not fmts:
@@ -83,7 +101,8 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, yes)
             note = _describe_target(recipe, target)
             if note:
                 click.echo(f"  {note}")
-            res = make_figure(number, preset, target=target, out=out, formats=fmts, dpi=dpi, device=dev, seed=seed)
+            res = make_figure(number, preset, target=target, out=out, formats=fmts, dpi=dpi, device=dev, seed=seed,
+                              **overrides[number])
             click.echo(f"  wrote {', '.join(str(p) for p in [*res.figure_paths, res.data_path])} in "
                        f"{res.seconds:.1f} s (compute {res.compute_seconds:.1f} s, plot {res.plot_seconds:.1f} s)")
             rows.append((number, res.seconds))

@@ -24,15 +24,18 @@ from ..signals import Target, grid_coords, load_target
 from ..signals.io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from ..training import Callback, FitResult, fit
 
-__all__ = ["DEFAULT_AUDIO_TARGET", "DEFAULT_IMAGE_TARGET", "training_preset", "check_target_spec",
-           "audio_target_spec", "image_target_spec", "image_target", "resize_image", "grid_inputs", "OutputRecorder",
-           "ProbedRun", "probed_run", "clear_run_cache", "init_activations", "json_attr",
-           "save_dataset", "maybe_save", "load_dataset"]
+__all__ = ["CPU_GEMM_FLOPS", "DEFAULT_AUDIO_TARGET", "DEFAULT_IMAGE_TARGET", "training_preset",
+           "check_target_spec", "audio_target_spec", "audio_offset", "image_target_spec", "image_target",
+           "resize_image", "grid_inputs", "OutputRecorder", "ProbedRun", "probed_run", "clear_run_cache",
+           "init_activations", "json_attr", "save_dataset", "maybe_save", "load_dataset"]
 
 #: bundled stand-in for tetris.wav: flat spectrum above 0.15 x Nyquist (psi ~ 0.575, tetris 0.573)
 DEFAULT_AUDIO_TARGET = "synthetic:broadband"
 #: image used when --target is not an image (scikit-image's camera)
 DEFAULT_IMAGE_TARGET = "camera"
+
+#: float32 GEMM rate of one core of the project's 2-core CPU machine (MKL; Fig 13 forward passes), for estimates
+CPU_GEMM_FLOPS = 3e10
 
 _RUNS: dict[tuple, "ProbedRun"] = {}
 
@@ -80,6 +83,13 @@ def audio_target_spec(target: str | None) -> str:
     if target is None or _kind(target) == "image":
         return DEFAULT_AUDIO_TARGET
     return target
+
+
+def audio_offset(target: str, offset: int) -> dict:
+    """``{"offset": offset}`` for an audio file, ``{}`` for synthetic targets (generated from sample 0)."""
+    if offset and _kind(target) == "audio":
+        return {"offset": int(offset)}
+    return {}
 
 
 def resize_image(target: Target, size: int) -> Target:
@@ -161,7 +171,8 @@ def probed_run(model: str, target: str, preset: str, sizes: dict, *, device="aut
     if key in _RUNS:
         return _RUNS[key]
     spec, loaded = make_run(model, target, training_preset(preset), num_samples=sizes["num_samples"],
-                            width=sizes["width"], depth=sizes["depth"], epochs=sizes["epochs"], seed=seed,
+                            **audio_offset(target, sizes.get("offset", 0)), width=sizes["width"],
+                            depth=sizes["depth"], epochs=sizes["epochs"], seed=seed,
                             train_overrides={"device": device, "restore_best": False})
     probe = Probe("*", every=sizes["probe_every"], bins=sizes["bins"], bin_range="adaptive", psd="mean")
     net = spec.build_model()

@@ -19,7 +19,7 @@ import xarray as xr
 
 from .. import stats, theory
 from ..devices import resolve_device
-from .common import json_attr, maybe_save
+from .common import CPU_GEMM_FLOPS, json_attr, maybe_save
 from .plotting import label_axes, new_figure, panel_note, step_hist
 from .sizes import figure_sizes
 
@@ -125,6 +125,6 @@ def plot_fig5(ds: xr.Dataset):
 
 
 def estimate_fig5(preset: str) -> float:
-    """Rough CPU seconds: one ``n_inputs x d x n_neurons`` product per scale (~5 GFLOP/s)."""
+    """Rough CPU seconds: one ``n_inputs x d x n_neurons`` product per scale."""
     sz = figure_sizes("5", preset)
-    return 1.0 + len(sz["scales"]) * 2 * sz["n_inputs"] * sz["fan_in"] * sz["n_neurons"] / 5e9
+    return 1.0 + len(sz["scales"]) * 2 * sz["n_inputs"] * sz["fan_in"] * sz["n_neurons"] / CPU_GEMM_FLOPS

@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..presets import RunSpec, estimated_seconds, make_run
 from ..training import TrainConfig, fit
-from .common import audio_target_spec, image_target, json_attr, maybe_save, training_preset
+from .common import audio_offset, audio_target_spec, image_target, json_attr, maybe_save, training_preset
 from .plotting import label_axes, new_figure
 from .sizes import figure_sizes
 
@@ -48,6 +48,7 @@ def _grid(target, preset: str, sz: dict, epochs: int, device, seed: int, crop: d
     _, _, base = _train("siren", target, preset, sz, epochs, device, seed, **crop)
     return dict(best=best, final=final, s0=factors * s0_ref, s1=factors * s1_ref, s0_ref=s0_ref, s1_ref=s1_ref,
                 psi=loaded.psi(), zero=loaded.zero_psnr(), siren=base.best_psnr, name=loaded.name,
+                offset=float(loaded.meta.get("offset", 0)),
                 grid=list(loaded.grid_shape), seconds=time.perf_counter() - start)
 
 
@@ -59,13 +60,15 @@ def compute_fig6(preset: str = "quick", target: str | None = None, out=None, *, 
     -------
     xr.Dataset
         ``psnr (signal, f0, f1)`` (peak), ``final_psnr``, ``s0 (signal, f0)``, ``s1 (signal, f1)``,
-        ``s0_eqn11``/``s1_eqn11``/``psi``/``zero_psnr``/``siren_psnr`` ``(signal)``; signal = audio, image.
+        ``s0_eqn11``/``s1_eqn11``/``psi``/``zero_psnr``/``siren_psnr``/``offset`` ``(signal)``;
+        signal = audio, image.
     """
     sz = figure_sizes("6", preset, **overrides)
     if 1.0 not in sz["factors"]:
         raise ValueError(f"Fig 6 factors must include 1 (Eqn 11's choice), got {sz['factors']}")
-    audio = _grid(audio_target_spec(target), preset, sz, sz["audio_epochs"], device, seed,
-                  {"num_samples": sz["n"]})
+    spec = audio_target_spec(target)
+    audio = _grid(spec, preset, sz, sz["audio_epochs"], device, seed,
+                  {"num_samples": sz["n"], **audio_offset(spec, sz["offset"])})
     image = _grid(image_target(target, sz["image_size"]), preset, sz, sz["image_epochs"], device, seed, {})
     rows = (audio, image)
     factors = np.asarray(sz["factors"], dtype=np.float64)
@@ -76,7 +79,8 @@ def compute_fig6(preset: str = "quick", target: str | None = None, out=None, *, 
          "s1": (("signal", "f1"), np.stack([r["s1"] for r in rows])),
          **{name: ("signal", np.array([r[key] for r in rows], dtype=np.float64))
             for name, key in (("s0_eqn11", "s0_ref"), ("s1_eqn11", "s1_ref"), ("psi", "psi"),
-                              ("zero_psnr", "zero"), ("siren_psnr", "siren"), ("seconds", "seconds"))},
+                              ("zero_psnr", "zero"), ("siren_psnr", "siren"), ("seconds", "seconds"),
+                              ("offset", "offset"))},
          "target_name": ("signal", [r["name"] for r in rows]),
          "grid_shape": ("signal", ["x".join(map(str, r["grid"])) for r in rows])},
         coords={"signal": ["audio", "image"], "f0": factors, "f1": factors},
@@ -106,13 +110,19 @@ def plot_fig6(ds: xr.Dataset):
         ax.set_xticks(range(row.sizes["f0"]), [f"{v:.3g}" for v in row.s0.values])
         ax.set_yticks(range(row.sizes["f1"]), [f"{v:.3g}" for v in row.s1.values])
         label_axes(ax, "s0 (layer-1 noise scale)", "s1 (layer-2 noise scale)",
-                   f"{signal}: {row.target_name.item()} ({row.grid_shape.item()}), $\\psi$ = {float(row.psi):.3f}\n"
+                   f"{signal}: {row.target_name.item()} ({row.grid_shape.item()}{_from(row)}), "
+                   f"$\\psi$ = {float(row.psi):.3f}\n"
                    f"star: Eqn 11 (s0={float(row.s0_eqn11):.3g}, s1={float(row.s1_eqn11):.3g}); "
                    f"zero-output floor {float(row.zero_psnr):.1f} dB; plain SIREN {float(row.siren_psnr):.1f} dB")
         fig.colorbar(im, ax=ax, shrink=0.85, label="peak PSNR (dB)")
     fig.suptitle(f"Fig 6: SIREN$^2$ PSNR over the noise scales (s0, s1); {ds.attrs['audio_epochs']} / "
                  f"{ds.attrs['image_epochs']} epochs (audio / image), preset {ds.attrs['preset']}", fontsize=11)
     return fig
+
+
+def _from(row) -> str:
+    offset = int(row.offset) if "offset" in row else 0
+    return f" from sample {offset}" if offset else ""
 
 
 def _outline(i: int, j: int):

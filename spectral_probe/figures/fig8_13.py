@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from .. import theory
-from .common import init_activations, json_attr, maybe_save
+from .common import CPU_GEMM_FLOPS, init_activations, json_attr, maybe_save
 from .plotting import MODEL_COLORS, MODEL_LABELS, hook_label, label_axes, new_figure, step_hist
 from .sizes import figure_sizes
 
@@ -187,10 +187,10 @@ def plot_fig13(ds: xr.Dataset):
 
 
 def _estimate(sz: dict) -> float:
-    # two models: forward GEMMs (~5 GFLOP/s) plus per-hook-point FFT statistics (~2e-8 s per value)
+    # two models: forward GEMMs plus per-hook-point FFT statistics (~2e-8 s per value)
     flops = 2 * sz["n"] * sz["width"] ** 2 * (sz["depth"] - 1)
     values = sz["n"] * sz["width"] * (2 * sz["depth"] + 1)
-    return 1.0 + 2 * (flops / 5e9 + values * 2e-8)
+    return 1.0 + 2 * (flops / CPU_GEMM_FLOPS + values * 2e-8)
 
 
 def estimate_fig8(preset: str) -> float:
