@@ -68,8 +68,9 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
 @click.option("--dpi", type=click.IntRange(min=20), default=80, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch CPU threads (default: torch's choice; 1 is fastest on a busy shared machine).")
+@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
+              help="torch CPU threads; 0 keeps torch's default.  1 because on the shared 2-core machine "
+                   "torch's 2 threads made the quick figures 6-20x slower (figures/README.md).")
 @click.option("--size", "sizes", multiple=True, metavar="KEY=VALUE",
               help="Override a size of the preset (spectral_probe/figures/sizes.py), e.g. --size offset=65536; "
                    "applies to the selected figures that have KEY.")
@@ -91,7 +92,7 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, size
     dev = resolve_device(device)
     check_target_spec(target)
     _check_paper_on_cpu(numbers, preset, dev, yes)
-    if threads is not None:
+    if threads:
         torch.set_num_threads(threads)
     rows = []
     try:
