@@ -79,7 +79,7 @@ def run_case(model: str, label: str, spec: str, offset: int, seed: int, epochs: 
 def analyse(row: dict, thresholds: Thresholds | None = None, key: str = "history") -> dict:
     """Re-run the detector on a recorded history: flag, onset, first flag/at-risk epochs, final state."""
     h = row[key]
-    detector = BottleneckDetector(thresholds)
+    detector = BottleneckDetector(thresholds, horizon=row["epochs"])
     states = [detector.update(s, {k: h[k][i] for k in INDICATORS}).state for i, s in enumerate(h["step"])]
     steps = [int(s) for s in h["step"]]
     v = detector.verdict
@@ -134,7 +134,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--targets", nargs="+", default=[t[0] for t in TARGETS])
+    parser.add_argument("--targets", nargs="+", default=[t[0] for t in TARGETS],
+                        help="Labels of TARGETS, synthetic:<spec>, or lowpass:<cut> (broadband on [0, cut] x Nyquist).")
     parser.add_argument("--models", nargs="+", default=["siren", "siren2"])
     parser.add_argument("--json", default=None, help="Also write every row (with histories) here.")
     parser.add_argument("--from-json", nargs="+", default=None,
@@ -145,7 +146,9 @@ def main() -> None:
         print_tables([r for d in stored for r in d["rows"]], {k: v for d in stored for k, v in d["diagnoses"].items()})
         return
     rows, diagnoses = [], {}
-    for label, spec, offset in TARGETS:
+    extra = [(t, t, 0) for t in args.targets if t.startswith(("lowpass:", "synthetic:"))
+             and t not in [x[0] for x in TARGETS]]
+    for label, spec, offset in TARGETS + extra:
         if label not in args.targets:
             continue
         try:

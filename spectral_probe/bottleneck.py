@@ -21,7 +21,7 @@ Indicators (pure functions in :mod:`spectral_probe.bottleneck_indicators`; one r
 
 How the thresholds were chosen
 ------------------------------
-All three cuts come from one line, a PSNR gain of 1 dB over the zero-output floor (the line the
+All cuts come from one line, a PSNR gain of 1 dB over the zero-output floor (the line the
 quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signal.
 
 * *floor*: ``psnr_gain < 1 dB``.
@@ -32,21 +32,24 @@ quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signa
 * *uncovered*: ``coverage_hidden < 0.206``.  A network that fitted exactly the target's power
   inside its band would gain ``-10 log10(1 - coverage)``; with < 20.6 % covered even that perfect
   in-band fit stays under the 1 dB line.  The band edge level ``1 - 1e-3`` (-30 dB of the layer's
-  power left above it) is a definition, not a fit: at initialisation the covered share is 0.0 for
-  SIREN on every high-frequency target we tried and >= 0.38 for every other case (0.99 gives the
-  same split; see benchmarks/README.md).
-* *bottleneck*: floor, collapsed and uncovered on ``patience = 3`` consecutive checks, all at or
-  after ``warmup = 20`` epochs (one StepLR period: the output of every bundled model starts below
-  the collapse line, so the first epochs carry no evidence).  ``onset`` = first check of the streak.
-* *at risk*: under the floor and uncovered, without a complete streak; or under the floor on
+  power left above it) is a definition, not a fit (0.99 gives the same verdicts; benchmarks/README.md).
+* *not climbing*: the positive part of the gain, extrapolated at its rate since the previous
+  check to the end of the run (``horizon`` epochs; twice the epochs so far when unknown), stays
+  under the 1 dB line.  A partial overlap that training widens (SIREN on broadband low-pass
+  targets reaching 0.3-0.5 x Nyquist) climbs off the floor slowly: at risk, not a bottleneck.
+* *bottleneck*: floor, collapsed, uncovered and not climbing on ``patience = 3`` consecutive
+  checks, all at or after ``warmup = 20`` epochs (one StepLR period: the output of every bundled
+  model starts below the collapse line, so the first epochs carry no evidence).  ``onset`` = first
+  check of the streak.
+* *at risk*: under the floor and uncovered without a complete streak; or under the floor on
   ``patience`` checks after the warm-up although the spectrum covers the target (a stall that is
   not a spectral mismatch: never flagged as a bottleneck).
 * *fitting*: gain >= 1 dB, or under it with spectra that cover the target (no sign of a bottleneck).
 
 Hysteresis: a run in the bottleneck stays there (its onset kept) until its gain passes 1 dB, even
-if its spectrum slowly widens meanwhile; then it is ``fitting`` again and ``first_onset`` remembers.  The detector says
-``undecided`` (and why) for a constant or all-zero target, a run without a target, non-finite
-outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
+if its spectrum slowly widens meanwhile; then it is ``fitting`` again and ``first_onset`` remembers.
+The detector says ``undecided`` (and why) for a constant or all-zero target, a run without a
+target, non-finite outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
 """
 
 from __future__ import annotations
@@ -196,11 +199,15 @@ class BottleneckDetector:
         Text attached to ``at risk`` and ``bottleneck`` verdicts.
     band
         The target's dominant band ``(lo, hi)`` [Nyquist fraction], quoted in the reasons.
+    horizon
+        Epochs of the whole run (where the gain's trend is extrapolated to); None: unknown.
     """
 
     def __init__(self, thresholds: Thresholds | None = None, undecidable: str | None = None,
-                 suggestion: str = "", band: Sequence[float] | None = None) -> None:
+                 suggestion: str = "", band: Sequence[float] | None = None, horizon: int | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
+        self.horizon = None if horizon is None else int(horizon)
+        self.previous: tuple[int, float] | None = None
         self.band = tuple(band) if band is not None and len(band) == 2 else None
         self.undecidable = undecidable
         self.suggestion = suggestion
@@ -231,6 +238,7 @@ class BottleneckDetector:
             self.streak = self.floor_streak = 0
             return self._set(UNDECIDED, step, "cannot decide: the output is NaN or infinite (diverged?)")
         floor, collapsed, uncovered = self._stuck(values)
+        projected = self._projected(step, float(values["psnr_gain"]))
         evidence = _fmt_evidence(values, self.band)
         self.last_floor = floor
         if not floor:
@@ -242,7 +250,8 @@ class BottleneckDetector:
         self.floor_streak = self.floor_streak + 1 if late else 0
         if self.verdict.state == BOTTLENECK:            # hysteresis: only the gain line ends a bottleneck
             return self._set(BOTTLENECK, step, f"still at the zero-output floor: {evidence}")
-        stuck = collapsed and uncovered and late
+        climbing = projected >= t.gain_db
+        stuck = collapsed and uncovered and late and not climbing
         if stuck and self.streak == 0:
             self.streak_start = step
         self.streak = self.streak + 1 if stuck else 0
@@ -252,12 +261,26 @@ class BottleneckDetector:
             return self._set(BOTTLENECK, step, "output collapsed at the zero-output floor, target band out of "
                              f"reach: {evidence}")
         if uncovered:
-            return self._set(AT_RISK, step, f"the network's spectrum misses the target's band: {evidence}")
+            trend = (f" but the gain climbs ({projected:.2f} dB projected by epoch {self._end(step)})"
+                     if climbing else "")
+            return self._set(AT_RISK, step, f"the network's spectrum misses the target's band{trend}: {evidence}")
         if self.floor_streak >= t.patience:
             return self._set(AT_RISK, step, f"stalled under the {t.gain_db:g} dB line for {self.floor_streak} "
                              f"checks although the spectrum covers the target's band (no spectral mismatch; "
                              f"check the learning rate): {evidence}")
         return self._set(FITTING, step, f"no gain yet but the spectrum covers the target's band: {evidence}")
+
+    def _end(self, step: int) -> int:
+        return self.horizon if self.horizon is not None else 2 * max(step, self.thresholds.warmup)
+
+    def _projected(self, step: int, gain: float) -> float:
+        """Positive part of the gain extrapolated at its rate since the previous check to the run's end."""
+        positive = max(gain, 0.0)
+        rate = 0.0
+        if self.previous is not None and step > self.previous[0]:
+            rate = max(positive - self.previous[1], 0.0) / (step - self.previous[0])
+        self.previous = (step, positive)
+        return positive + rate * max(self._end(step) - step, 0)
 
     def _set(self, state: str, step: int, reason: str) -> Verdict:
         if state in (AT_RISK, BOTTLENECK):
@@ -272,7 +295,7 @@ class BottleneckDetector:
 
 def detect(steps: Sequence[int], indicators: Mapping[str, Sequence[float]], *,
            thresholds: Thresholds | None = None, undecidable: str | None = None,
-           suggestion: str = "", band: Sequence[float] | None = None) -> Verdict:
+           suggestion: str = "", band: Sequence[float] | None = None, horizon: int | None = None) -> Verdict:
     """Run the detector over a recorded sequence and summarise it (pure).
 
     Returns ``undecided`` (with the latest evidence) when the run is under the
@@ -284,6 +307,8 @@ def detect(steps: Sequence[int], indicators: Mapping[str, Sequence[float]], *,
         Check epochs, increasing, shape (T,).
     indicators
         ``name -> (T,)`` values of at least ``psnr_gain`` and ``energy_ratio``.
+    horizon
+        Epochs of the whole run; see :class:`BottleneckDetector`.
 
     Returns
     -------
@@ -293,7 +318,7 @@ def detect(steps: Sequence[int], indicators: Mapping[str, Sequence[float]], *,
     missing = [k for k in ("psnr_gain", "energy_ratio") if k not in indicators]
     if missing:
         raise ValueError(f"detect() needs indicators {', '.join(missing)}; got {', '.join(indicators) or 'none'}")
-    detector = BottleneckDetector(thresholds, undecidable, suggestion, band)
+    detector = BottleneckDetector(thresholds, undecidable, suggestion, band, horizon)
     if not steps:
         return Verdict(UNDECIDED, reason="cannot decide: no checks recorded"
                        + (f"; {undecidable}" if undecidable else ""))
@@ -372,17 +397,20 @@ class BottleneckWatch(Callback):
 
     # ------------------------------------------------------------------ set-up
     def on_fit_start(self, state: TrainState) -> None:
-        self.prepare(state.model, state.target, state.values)
+        self.prepare(state.model, state.target, state.values, state.config.epochs)
         if self.writer is not None:
             self.writer.declare(self.group, variables=self._variables(), attrs=self._attrs(state))
 
-    def prepare(self, model, target, values: torch.Tensor | None = None) -> None:
-        """Resolve the hidden hook point and the target's reference spectrum (call before :meth:`check`)."""
+    def prepare(self, model, target, values: torch.Tensor | None = None, epochs: int | None = None) -> None:
+        """Resolve the hidden hook point and the target's reference spectrum (call before :meth:`check`).
+
+        ``epochs``: length of the run (the horizon of the gain's trend); :func:`fit` passes its own.
+        """
         self._point = ind.hidden_point(model, self.hidden)
         self.reference, why = ind.target_reference(target, values)
         suggestion = winner_suggestion(target, getattr(model, "config", None)) if why is None else ""
         band = self.reference.band if why is None else None
-        self.detector = BottleneckDetector(self.thresholds, why, suggestion, band)
+        self.detector = BottleneckDetector(self.thresholds, why, suggestion, band, epochs)
         self.rows, self._prepared = [], True
 
     def _variables(self) -> dict:
@@ -396,6 +424,7 @@ class BottleneckWatch(Callback):
 
     def _attrs(self, state: TrainState) -> dict:
         return {"every": self.every, "thresholds": self.thresholds.to_dict(), "hidden": self._point or "none",
+                "epochs": state.config.epochs,
                 "undecidable": self.detector.undecidable or "", "suggestion": self.detector.suggestion,
                 "target_band": list(self.detector.band or ()),
                 "target": getattr(state.target, "name", "none"),
@@ -464,7 +493,7 @@ class BottleneckWatch(Callback):
         h = self.history()
         return detect(h["step"], {k: h[k] for k in (*INDICATORS, *_NTK_INDICATORS)},
                       thresholds=self.thresholds, undecidable=self.detector.undecidable,
-                      suggestion=self.detector.suggestion, band=self.detector.band)
+                      suggestion=self.detector.suggestion, band=self.detector.band, horizon=self.detector.horizon)
 
 
 # --------------------------------------------------------------------------- run files
@@ -481,7 +510,8 @@ def _from_group(ds) -> Verdict:
     indicators = {k: ds[k].values for k in (*INDICATORS, *_NTK_INDICATORS) if k in ds}
     return detect(ds["step"].values, indicators, thresholds=thresholds,
                   undecidable=str(attrs.get("undecidable", "")) or None,
-                  suggestion=str(attrs.get("suggestion", "")), band=band or None)
+                  suggestion=str(attrs.get("suggestion", "")), band=band or None,
+                  horizon=int(attrs["epochs"]) if "epochs" in attrs else None)
 
 
 def diagnose_run(path) -> Verdict:

@@ -140,6 +140,34 @@ def test_stuck_run_is_flagged_after_warmup_and_patience():
     assert "0.0 % of the target's power" in v.reason and "since epoch 20" in v.line()
 
 
+def test_slow_climb_off_the_floor_is_at_risk_not_bottleneck():
+    # a partial overlap that training widens: +0.008 dB/epoch at epoch 40 projects 4.1 dB by epoch 500
+    gains = [-0.26, 0.17, 0.29, 0.36, 0.44, 0.51, 0.59, 0.68, 0.77, 0.88, 1.01]
+    det = BottleneckDetector(horizon=500)
+    states = [det.update(10 * i, _row(g, 0.05, cover=0.1)).state for i, g in enumerate(gains)]
+    assert states == [AT_RISK] * 10 + [FITTING] and not det.verdict.flagged
+    det = BottleneckDetector(horizon=500)
+    for i, g in enumerate(gains[:5]):
+        v = det.update(10 * i, _row(g, 0.05, cover=0.1))
+    assert "gain climbs (4.12 dB projected by epoch 500)" in v.reason
+    # the same climb in a 60-epoch run cannot reach the line: flagged
+    det = BottleneckDetector(horizon=60)
+    assert [det.update(10 * i, _row(g, 0.05, cover=0.1)).state for i, g in enumerate(gains[:6])][-1] == BOTTLENECK
+
+
+def test_rise_from_negative_gain_is_collapse_not_climb():
+    det = BottleneckDetector(horizon=500)          # the output's initial noise fades: gain -0.6 -> 0
+    gains = [-0.6, -0.08, -0.04, -0.02, -0.006, -0.001]
+    assert [det.update(10 * i, _row(g)).state for i, g in enumerate(gains)][-1] == BOTTLENECK
+
+
+def test_unknown_horizon_extrapolates_over_as_many_epochs_again():
+    det = BottleneckDetector()
+    for i, g in enumerate([0.0, 0.0, 0.3, 0.5, 0.7]):   # +0.02 dB/epoch at epoch 40: 0.7 + 0.8 >= 1 dB
+        v = det.update(10 * i, _row(g))
+    assert v.state == AT_RISK and "projected by epoch 80" in v.reason
+
+
 def test_interrupted_streak_restarts_the_onset():
     det = BottleneckDetector()
     rows = [_row(), _row(), _row(), _row(energy=0.5), _row(), _row(), _row()]   # epoch 30: output not collapsed
