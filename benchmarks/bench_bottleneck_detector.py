@@ -63,6 +63,18 @@ def _target(spec: str, seed: int):
     return spec
 
 
+def _spec(label: str) -> tuple[str, int]:
+    known = {t[0]: (t[1], t[2]) for t in TARGETS}
+    return known.get(label, (label, 0))
+
+
+def forecast(label: str) -> str:
+    """``spectral-probe diagnose`` for a plain SIREN on the seed-0 target (quick preset)."""
+    spec, offset = _spec(label)
+    d = diagnose_target(_target(spec, 0), offset=offset)
+    return f"{d.forecast} ({100 * d.ntk_coverage:.2g} % covered)".replace("1e+02 %", "100 %")
+
+
 def run_case(model: str, label: str, spec: str, offset: int, seed: int, epochs: int) -> dict:
     run, loaded = make_run(model, _target(spec, seed), "quick", epochs=epochs, offset=offset, seed=seed,
                            train_overrides={"device": "cpu"})
@@ -80,10 +92,14 @@ def analyse(row: dict, thresholds: Thresholds | None = None, key: str = "history
     """Re-run the detector on a recorded history: flag, onset, first flag/at-risk epochs, final state."""
     h = row[key]
     detector = BottleneckDetector(thresholds, horizon=row["epochs"])
-    states = [detector.update(s, {k: h[k][i] for k in INDICATORS}).state for i, s in enumerate(h["step"])]
+    verdicts = [detector.update(s, {k: h[k][i] for k in INDICATORS}) for i, s in enumerate(h["step"])]
+    states, reasons = [v.state for v in verdicts], [v.reason for v in verdicts]
     steps = [int(s) for s in h["step"]]
     v = detector.verdict
+    gains = h["psnr_gain"]
     return {"truth": bool(row["best_gain"] < 1.0), "flagged": v.flagged, "onset": v.first_onset,
+            "one_db_at": next((s for s, g in zip(steps, gains) if g >= 1.0), None),
+            "escaping_at": next((s for s, st, r in zip(steps, states, reasons) if r.startswith("escaping")), None),
             "flagged_at": next((s for s, st in zip(steps, states) if st == BOTTLENECK), None),
             "first_at_risk": next((s for s, st in zip(steps, states) if st == AT_RISK), None),
             "final_state": v.state}
@@ -102,14 +118,15 @@ def _confusion(results: list[dict]) -> tuple[int, int, int, int]:
 
 def print_tables(rows: list[dict], diagnoses: dict) -> None:
     print("\n| target | model | seed | floor dB | best gain dB | truth | flagged | onset | flagged at "
-          "| first at-risk | final state | pre-training forecast (plain SIREN) |")
-    print("|" + " --- |" * 12)
+          "| first at-risk | escaping at | gain 1 dB at | final state | pre-training forecast (plain SIREN) |")
+    print("|" + " --- |" * 14)
     results = [analyse(r) for r in rows]
     for r, a in zip(rows, results):
         forecast = diagnoses.get(r["target"], "-") if r["model"] == "siren" else "-"
         print(f"| {r['target']} | {r['model']} | {r['seed']} | {r['zero_psnr']:.2f} | {r['best_gain']:.2f} | "
               f"{'bottleneck' if a['truth'] else 'fits'} | {'yes' if a['flagged'] else 'no'} | {_fmt(a['onset'])} | "
-              f"{_fmt(a['flagged_at'])} | {_fmt(a['first_at_risk'])} | {a['final_state']} | {forecast} |")
+              f"{_fmt(a['flagged_at'])} | {_fmt(a['first_at_risk'])} | {_fmt(a['escaping_at'])} | "
+              f"{_fmt(a['one_db_at'])} | {a['final_state']} | {forecast} |")
     tp, fn, fp, tn = _confusion(results)
     early = sum(a["truth"] and a["flagged_at"] is not None and a["flagged_at"] <= 0.2 * r["epochs"]
                 for r, a in zip(rows, results))
@@ -142,8 +159,8 @@ def main() -> None:
                         help="Print the tables from rows stored by --json (no training).")
     args = parser.parse_args()
     if args.from_json:
-        stored = [json.load(open(path)) for path in args.from_json]
-        print_tables([r for d in stored for r in d["rows"]], {k: v for d in stored for k, v in d["diagnoses"].items()})
+        rows = [r for path in args.from_json for r in json.load(open(path))["rows"]]
+        print_tables(rows, {label: forecast(label) for label in dict.fromkeys(r["target"] for r in rows)})
         return
     rows, diagnoses = [], {}
     extra = [(t, t, 0) for t in args.targets if t.startswith(("lowpass:", "synthetic:"))
@@ -152,12 +169,10 @@ def main() -> None:
         if label not in args.targets:
             continue
         try:
-            target = _target(spec, 0)
+            diagnoses[label] = forecast(label)
         except FileNotFoundError:
             print(f"{label}: skipped (file not found; set SPECTRAL_PROBE_DATA)")
             continue
-        d = diagnose_target(target, offset=offset)
-        diagnoses[label] = f"{'likely' if d.likely_bottleneck else 'unlikely'} ({100 * d.ntk_coverage:.0f} % covered)"
         for seed in args.seeds:
             for model in args.models:
                 row = run_case(model, label, spec, offset, seed, args.epochs)

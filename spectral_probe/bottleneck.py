@@ -46,8 +46,9 @@ quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signa
   not a spectral mismatch: never flagged as a bottleneck).
 * *fitting*: gain >= 1 dB, or under it with spectra that cover the target (no sign of a bottleneck).
 
-Hysteresis: a run in the bottleneck stays there (its onset kept) until its gain passes 1 dB, even
-if its spectrum slowly widens meanwhile; then it is ``fitting`` again and ``first_onset`` remembers.
+Hysteresis: a run in the bottleneck stays there (its onset kept) while its gain does not climb,
+even if its spectrum widens meanwhile; a climbing gain makes it ``at risk`` ("escaping"), the
+1 dB line makes it ``fitting``; ``first_onset`` remembers the first flag.
 The detector says ``undecided`` (and why) for a constant or all-zero target, a run without a
 target, non-finite outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
 """
@@ -243,14 +244,18 @@ class BottleneckDetector:
         self.last_floor = floor
         if not floor:
             note = (f" (left the bottleneck flagged at epoch {self.first_onset})"
-                    if self.verdict.state == BOTTLENECK else "")
+                    if self.first_onset is not None and self.verdict.state != FITTING else "")
             self.streak = self.floor_streak = 0
             return self._set(FITTING, step, evidence + note)
         late = step >= t.warmup
         self.floor_streak = self.floor_streak + 1 if late else 0
-        if self.verdict.state == BOTTLENECK:            # hysteresis: only the gain line ends a bottleneck
-            return self._set(BOTTLENECK, step, f"still at the zero-output floor: {evidence}")
         climbing = projected >= t.gain_db
+        if self.verdict.state == BOTTLENECK and not climbing:   # hysteresis: a widening band alone does not end it
+            return self._set(BOTTLENECK, step, f"still at the zero-output floor: {evidence}")
+        if self.first_onset is not None and climbing:
+            self.streak = 0
+            return self._set(AT_RISK, step, f"escaping the bottleneck flagged at epoch {self.first_onset}: the "
+                             f"gain climbs ({projected:.2f} dB projected by epoch {self._end(step)}): {evidence}")
         stuck = collapsed and uncovered and late and not climbing
         if stuck and self.streak == 0:
             self.streak_start = step

@@ -13,10 +13,19 @@
 * the same coverage for the last hidden pre-activations (what :class:`~spectral_probe.bottleneck.BottleneckWatch`
   measures during training).
 
-Verdict: *likely to bottleneck* when ``ntk_coverage < 1 - 10^(-gain_db/10)`` (0.206 at 1 dB), the
-watch's rule: even a perfect fit of every frequency the kernel reaches would leave the PSNR within
-``gain_db`` of the zero-output floor.  2-D targets have no 1-D sample axis for ``S(k)``; their
-verdict uses the hidden-layer coverage and says so.
+Forecast (the NTK-weighted coverage ``c``, or the hidden one for 2-D targets):
+
+* *likely to bottleneck* when ``c < 1 - band_level`` (1e-3): the kernel reaches none of the
+  target's power, to the precision its band edge is defined with; the gradient then has nothing
+  to fit but the network's own output, which collapses (every such run in the benchmark did);
+* *at risk (slow start)* when ``c < 1 - 10^(-gain_db/10)`` (0.206 at 1 dB), the watch's rule:
+  even a perfect fit of every frequency the kernel reaches stays within ``gain_db`` of the
+  zero-output floor at first; such runs sat at the floor for tens of epochs and then fitted as
+  training widened the network's band (SIREN on broadband targets with low-frequency content);
+* *unlikely to bottleneck* otherwise.
+
+2-D targets have no 1-D sample axis for ``S(k)``; their forecast uses the hidden-layer coverage
+and says so.
 """
 
 from __future__ import annotations
@@ -42,7 +51,8 @@ __all__ = ["Diagnosis", "diagnose_target", "ntk_coverage"]
 class Diagnosis:
     """Result of :func:`diagnose_target` (frequencies in fractions of Nyquist).
 
-    ``likely_bottleneck`` is None when no decision is possible (``reason`` says why).
+    ``forecast`` is ``"likely"``, ``"at risk"``, ``"unlikely"`` or ``"undecided"`` (``reason``
+    says why); ``likely_bottleneck`` is ``forecast == "likely"`` (None when undecided).
     """
 
     target: str
@@ -66,6 +76,7 @@ class Diagnosis:
     likely_bottleneck: bool | None
     reason: str
     seconds: float
+    forecast: str = "undecided"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +98,9 @@ class Diagnosis:
         if math.isfinite(self.hidden_coverage):
             out.append(f"  last hidden pre-activations: band edge {self.hidden_band_edge:.3g} x Nyquist covers "
                        f"{100 * self.hidden_coverage:.1f} % of the target's power")
-        verdict = {True: "likely to bottleneck", False: "unlikely to bottleneck", None: "undecided"}
-        out.append(f"verdict: {verdict[self.likely_bottleneck]}: {self.reason} ({self.seconds:.1f} s)")
+        verdict = {"likely": "likely to bottleneck", "at risk": "at risk (slow start)",
+                   "unlikely": "unlikely to bottleneck", "undecided": "undecided"}[self.forecast]
+        out.append(f"verdict: {verdict}: {self.reason} ({self.seconds:.1f} s)")
         return out
 
 
@@ -186,10 +198,13 @@ def _measure(result: Diagnosis, spec, loaded: Target, ref: ind.TargetReference, 
     if not np.isfinite(covered):
         result.reason = "cannot decide: the network's spectrum has no power off DC"
         return
-    result.likely_bottleneck = bool(covered < line)
+    result.forecast = "likely" if covered < 1.0 - t.band_level else "at risk" if covered < line else "unlikely"
+    result.likely_bottleneck = result.forecast == "likely"
     gain_max = -10.0 * math.log10(max(1.0 - covered, 1e-12))
-    result.reason = (f"{source} reaches {100 * covered:.1f} % of the target's power; a perfect fit of that part "
-                     f"gains at most {gain_max:.2f} dB over the zero-output floor "
-                     f"({'<' if result.likely_bottleneck else '>='} {t.gain_db:g} dB)")
-    if result.likely_bottleneck:
-        result.reason += f"; use siren2 with s0={result.s0:.4g}, s1={result.s1:.4g}"
+    result.reason = (f"{source} reaches {100 * covered:.2g} % of the target's power; a perfect fit of that part "
+                     f"gains at most {gain_max:.2f} dB over the zero-output floor")
+    if result.forecast == "likely":
+        result.reason += f" and nothing else is within reach; use siren2 with s0={result.s0:.4g}, s1={result.s1:.4g}"
+    elif result.forecast == "at risk":
+        result.reason += (f" (< {t.gain_db:g} dB): expect a slow start that fits only if training widens the "
+                          f"network's band; siren2 with s0={result.s0:.4g}, s1={result.s1:.4g} avoids it")

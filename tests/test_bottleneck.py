@@ -204,6 +204,17 @@ def test_bottleneck_holds_until_the_gain_line():
     assert v.state == BOTTLENECK and v.onset == 20 and v.reason.startswith("still at the zero-output floor")
 
 
+def test_escape_from_the_bottleneck_is_reported():
+    det = BottleneckDetector(horizon=500)
+    for i in range(5):
+        det.update(10 * i, _row())
+    v = det.update(50, _row(gain=0.2, energy=0.02, cover=0.05))        # +0.02 dB/epoch: 9 dB projected
+    assert v.state == AT_RISK and v.reason.startswith("escaping the bottleneck flagged at epoch 20")
+    assert v.first_onset == 20 and v.onset == 0
+    v = det.update(60, _row(gain=1.5, energy=0.3, cover=0.3))
+    assert v.state == FITTING and "left the bottleneck flagged at epoch 20" in v.reason
+
+
 def test_recovery_keeps_the_first_onset():
     det = BottleneckDetector()
     for i in range(6):

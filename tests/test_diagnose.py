@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from spectral_probe import bottleneck_indicators as ind
 from spectral_probe.cli.main import main
 from spectral_probe.diagnose import diagnose_target, ntk_coverage
-from spectral_probe.signals import Target, eqn5, load_target
+from spectral_probe.signals import Target, broadband, eqn5, load_target
 from spectral_probe.winner import winner_scales
 
 
@@ -42,13 +42,20 @@ def test_siren_on_high_tones_is_likely_to_bottleneck():
     assert d.s0 == pytest.approx(s0 * 4096 / 150000) and d.s0_eqn11 == pytest.approx(s0)
     assert d.first_omega == pytest.approx(3000 * 4096 / 150000)
     assert d.band[0] == pytest.approx(0.55, abs=2e-3) and d.band[1] == pytest.approx(0.85, abs=2e-3)
-    assert d.likely_bottleneck is True and d.ntk_coverage < 1e-3      # spectral leakage of the tones only
+    assert d.forecast == "likely" and d.likely_bottleneck is True
+    assert d.ntk_coverage < 1e-3                                      # spectral leakage of the tones only
     assert d.ntk_band_share < 1e-3 and "at most 0.00 dB" in d.reason and f"s0={d.s0:.4g}" in d.reason
 
 
 def test_siren_on_low_tones_is_unlikely_to_bottleneck():
     d = diagnose_target("synthetic:low", width=32, depth=3, window=512)
-    assert d.likely_bottleneck is False and d.ntk_coverage > 0.99 and d.hidden_coverage > 0.99
+    assert d.forecast == "unlikely" and d.ntk_coverage > 0.99 and d.hidden_coverage > 0.99
+
+
+def test_partial_overlap_is_at_risk():
+    d = diagnose_target(broadband(2 ** 14, 0.0, 0.7, seed=0), window=2048)    # low-pass broadband, quick preset
+    assert d.forecast == "at risk" and d.likely_bottleneck is False
+    assert 1e-3 <= d.ntk_coverage < 1 - 10 ** -0.1 and "slow start" in d.lines()[-1]
 
 
 def test_higher_omega_moves_the_forecast():
@@ -59,7 +66,8 @@ def test_higher_omega_moves_the_forecast():
 
 def test_constant_target_cannot_be_decided():
     d = diagnose_target(Target(torch.full((512, 1), 0.25), (512,), name="dc"), width=16, depth=2)
-    assert d.likely_bottleneck is None and "constant" in d.reason and math.isnan(d.ntk_coverage)
+    assert d.likely_bottleneck is None and d.forecast == "undecided"
+    assert "constant" in d.reason and math.isnan(d.ntk_coverage)
     assert d.psi == 0.0 and "undecided" in d.lines()[-1]
 
 
