@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from . import bottleneck_indicators as ind
-from .bottleneck import Thresholds
+from .bottleneck_detector import Thresholds
 from .ntk.spectrum import _two_sided_weights
 from .models import model_parameters
 from .presets import make_run
