@@ -278,17 +278,18 @@ def diagnose_run(path) -> Verdict:
     Returns ``undecided`` with the reason when the file has no such group
     (trained without ``--watch``) or no target.
     """
-    from .store import open_run
-    from .store.reader import _open_read, list_groups
+    from .store import open_run, read_config
 
-    with _open_read(path) as h5:
-        groups = list_groups(h5)
-    if "bottleneck" not in groups:
-        has_target = "prediction" in groups or "scalars" in groups
-        why = ("the run has no target (no 'prediction' or 'scalars' group)" if not has_target else
+    try:
+        ds = open_run(path, "bottleneck")
+    except ValueError as exc:
+        if "no group 'bottleneck'" not in str(exc):
+            raise
+        config = read_config(path)
+        why = ("the run has no target (its config names none)" if not config.get("target") else
                "the run file has no 'bottleneck' group; train with --watch (BottleneckWatch)")
         return Verdict(UNDECIDED, reason=f"cannot decide: {why}")
-    return _from_group(open_run(path, "bottleneck"))
+    return _from_group(ds)
 
 
 def watch_line(ds) -> str | None:

@@ -394,6 +394,26 @@ def test_diagnose_run_without_the_group_says_why(tmp_path):
     assert verdict.state == UNDECIDED and "no 'bottleneck' group" in verdict.reason
 
 
+def test_diagnose_run_on_too_short_a_run(tmp_path):
+    spec, target = _high_run(epochs=25)
+    watch = BottleneckWatch(every=10, warn=False)
+    train_to_file(spec, target, tmp_path / "short.h5", probes=[watch])
+    assert watch.verdict.state == AT_RISK                     # live: warned from the first check
+    verdict = diagnose_run(tmp_path / "short.h5")
+    assert verdict.state == UNDECIDED and "3 check(s) up to epoch 20" in verdict.reason
+    assert "needs 3 consecutive" in verdict.reason and "latest: at risk" in verdict.reason
+
+
+def test_diagnose_run_on_a_file_without_target(tmp_path):
+    from spectral_probe.store import TrajectoryWriter, Var
+
+    with TrajectoryWriter(tmp_path / "ntk.h5", {"model": "siren"}) as w:
+        w.declare("ntk", variables={"trace": Var((), "f8")})
+        w.append("ntk", 0, trace=1.0)
+    verdict = diagnose_run(tmp_path / "ntk.h5")
+    assert verdict.state == UNDECIDED and "no target" in verdict.reason
+
+
 def test_cli_train_watch_early_stop_and_watch_command(tmp_path):
     out = tmp_path / "run.h5"
     res = CliRunner().invoke(main, ["train", "--model", "siren", "--target", "synthetic:high", "--epochs", "80",
