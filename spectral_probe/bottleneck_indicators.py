@@ -117,7 +117,7 @@ def spectral_distance(cdf_a: torch.Tensor, cdf_b: torch.Tensor, freqs: torch.Ten
 def _first_at_least(cdf: torch.Tensor, level: float) -> torch.Tensor:
     """Index of the first bin whose CDF reaches ``level`` (0-d int64)."""
     reached = cdf >= level - 1e-6     # float32 sums of a full spectrum may end just below 1
-    return torch.argmax(reached.to(torch.int8))
+    return torch.argmax(reached.to(torch.float32))      # first maximum (documented on CPU and CUDA)
 
 
 def band_edge(cdf: torch.Tensor, freqs: torch.Tensor, level: float) -> torch.Tensor:
