@@ -130,6 +130,8 @@ def test_target_specs():
     assert load_target("synthetic:high").n == 4096
     assert load_target("synthetic:broadband:0.5", n=1000).psi() == pytest.approx(0.75, abs=0.01)
     assert load_target("synthetic:S3", n=512).name == "S3"
+    low = load_target("synthetic:lowpass:0.1", n=4096)
+    assert low.name == "lowpass-0.1" and low.psi() == pytest.approx(0.05, abs=0.005)
     for bad in ["synthetic:foo", "synthetic:S9", "synthetic:broadband:x", "data.xyz", ""]:
         with pytest.raises(ValueError):
             load_target(bad)

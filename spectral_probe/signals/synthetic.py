@@ -34,6 +34,8 @@ EQN5_BANDS: dict[str, tuple[float, ...]] = {
 }
 #: low cut (fraction of Nyquist) of a broadband target with psi close to tetris.wav's 0.5732
 TETRIS_LIKE_CUT = 0.15
+#: high cut of the default low-pass broadband target (psi ~ 0.025: well inside SIREN's band)
+LOWPASS_CUT = 0.05
 
 
 def _check_length(n: int) -> int:
@@ -126,6 +128,8 @@ def parse_synthetic(spec: str, n: int | None = None, seed: int = 0) -> Target:
 
     ``synthetic:low`` / ``synthetic:high`` -- Eqn 5 pair (default N = 2^12);
     ``synthetic:broadband[:low_cut]`` -- broadband (default cut 0.15, psi ~ tetris);
+    ``synthetic:lowpass[:high_cut]`` -- broadband on ``[0, high_cut] x Nyquist``
+    (default 0.05: a low-frequency target);
     ``synthetic:S<j>`` -- the j-th Fig 1 signal.  Other lengths via ``n``.
     """
     parts = spec.split(":")
@@ -138,13 +142,18 @@ def parse_synthetic(spec: str, n: int | None = None, seed: int = 0) -> Target:
     if kind == "broadband":
         cut = TETRIS_LIKE_CUT if arg is None else _parse_float(arg, spec)
         return broadband(n or DEFAULT_LENGTH, cut, seed=seed)
+    if kind == "lowpass":
+        cut = LOWPASS_CUT if arg is None else _parse_float(arg, spec)
+        target = broadband(n or DEFAULT_LENGTH, 0.0, cut, seed=seed)
+        target.name = f"lowpass-{cut:g}"
+        return target
     if kind.startswith("S") and kind[1:].isdigit() and arg is None:
         j = int(kind[1:])
         if not 1 <= j <= 8:
             raise ValueError(f"Fig 1 signals are S1..S8, got {kind!r}")
         return fig1_series(n or DEFAULT_LENGTH, seed=seed)[j - 1]
     raise ValueError(f"unknown synthetic target {spec!r}; use synthetic:low, synthetic:high, "
-                     "synthetic:broadband[:low_cut] or synthetic:S1..S8")
+                     "synthetic:broadband[:low_cut], synthetic:lowpass[:high_cut] or synthetic:S1..S8")
 
 
 def _parse_float(text: str, spec: str) -> float:
