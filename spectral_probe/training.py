@@ -27,7 +27,7 @@ from torch import nn
 from .devices import available_memory_bytes, resolve_device
 from .signals import Target
 
-__all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "fit",
+__all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "mse_loss", "fit",
            "psnr_from_mse", "full_batch_bytes", "auto_batch_size"]
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,11 @@ class TrainConfig:
         Show a tqdm progress bar.
     peak
         Peak value of the PSNR.
+    compile
+        Run the loss (forward and backward) through ``torch.compile``, which
+        fuses the elementwise work of the activations; the first epoch pays the
+        compilation (seconds), later ones run ~1.5x faster on a CPU.  Falls back
+        to eager mode, with a warning, where compilation fails.
     """
 
     epochs: int = 500
@@ -85,6 +90,7 @@ class TrainConfig:
     progress: bool = False
     peak: float = 1.0
     memory_fraction: float = 0.5
+    compile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "lr_step", "log_every"):
@@ -181,14 +187,37 @@ class FitResult:
         return text
 
 
+def mse_loss(model: nn.Module, coords: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of ``model(coords)`` against ``values``."""
+    return torch.mean(torch.square(model(coords) - values))
+
+
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, coords: torch.Tensor,
-               values: torch.Tensor) -> torch.Tensor:
-    """One Adam step on ``(coords, values)``; returns the MSE before the update (no sync)."""
+               values: torch.Tensor, loss_fn=mse_loss) -> torch.Tensor:
+    """One optimiser step on ``(coords, values)``; returns the loss before the update (no sync)."""
     optimizer.zero_grad(set_to_none=True)
-    loss = torch.mean(torch.square(model(coords) - values))
+    loss = loss_fn(model, coords, values)
     loss.backward()
     optimizer.step()
     return loss.detach()
+
+
+class _CompiledLoss:
+    """``torch.compile`` of :func:`mse_loss` that falls back to eager mode when compilation fails."""
+
+    def __init__(self) -> None:
+        self.compiled = torch.compile(mse_loss)
+        self.failed = False
+
+    def __call__(self, model, coords, values):
+        if not self.failed:
+            try:
+                return self.compiled(model, coords, values)
+            except Exception as exc:  # noqa: BLE001 - any backend failure means: run eagerly
+                self.failed = True
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                              "training continues in eager mode", RuntimeWarning, stacklevel=2)
+        return mse_loss(model, coords, values)
 
 
 def full_batch_bytes(model: nn.Module, n: int) -> int:
@@ -229,11 +258,11 @@ class _BestTracker:
             p.copy_(b)
 
 
-def _full_batch_epoch(state: TrainState, tracker: _BestTracker | None) -> torch.Tensor:
+def _full_batch_epoch(state: TrainState, tracker: _BestTracker | None, loss_fn) -> torch.Tensor:
     """One full-batch step; the best state is recorded *before* the update."""
     model, opt = state.model, state.optimizer
     opt.zero_grad(set_to_none=True)
-    loss = torch.mean(torch.square(model(state.coords) - state.values))
+    loss = loss_fn(model, state.coords, state.values)
     loss.backward()
     if tracker is not None:
         tracker.update(loss.detach())
@@ -241,14 +270,14 @@ def _full_batch_epoch(state: TrainState, tracker: _BestTracker | None) -> torch.
     return loss.detach()
 
 
-def _minibatch_epoch(state: TrainState, batch: int, generator: torch.Generator) -> torch.Tensor:
+def _minibatch_epoch(state: TrainState, batch: int, generator: torch.Generator, loss_fn) -> torch.Tensor:
     """One pass in shuffled mini-batches; returns the mean batch loss."""
     n = state.coords.shape[0]
     order = torch.randperm(n, generator=generator, device="cpu").to(state.coords.device)
     total = torch.zeros((), device=state.coords.device)
     for start in range(0, n, batch):
         idx = order[start:start + batch]
-        loss = train_step(state.model, state.optimizer, state.coords[idx], state.values[idx])
+        loss = train_step(state.model, state.optimizer, state.coords[idx], state.values[idx], loss_fn)
         total = total + loss * idx.numel()
     return total / n
 
@@ -316,6 +345,7 @@ def fit(
     lrs = np.empty(config.epochs)
     all_callbacks = [*callbacks, *probes]
     bar = _progress_bar(config)
+    loss_fn = _CompiledLoss() if config.compile else mse_loss
 
     model.train()
     for cb in all_callbacks:
@@ -329,9 +359,9 @@ def fit(
                 cb.on_epoch_start(state)
             lrs[epoch] = scheduler.get_last_lr()[0]
             if batch == n:
-                loss = _full_batch_epoch(state, tracker)
+                loss = _full_batch_epoch(state, tracker, loss_fn)
             else:
-                loss = _minibatch_epoch(state, batch, generator)
+                loss = _minibatch_epoch(state, batch, generator, loss_fn)
                 if best_minibatch is not None:
                     best_minibatch.update(loss)
             scheduler.step()

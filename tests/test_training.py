@@ -124,3 +124,25 @@ def test_works_for_a_plain_module():
     net = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
     result = fit(net, target, epochs=30, lr=1e-2, device="cpu")
     assert result.best_psnr > result.history["psnr"][0]
+
+
+def test_compile_failure_falls_back_to_eager(small, monkeypatch):
+    target, model = small
+
+    def broken(fn):
+        def run(*args, **kwargs):
+            raise RuntimeError("no compiler here")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*no compiler here"):
+        result = fit(model, target, epochs=5, lr=1e-3, device="cpu", compile=True)
+    assert result.epochs_run == 5 and result.history["loss"][-1] < result.history["loss"][0]
+
+
+@pytest.mark.slow
+def test_compiled_loss_matches_eager(small):
+    target, _ = small
+    eager = fit(build_model("siren", width=16, depth=2, seed=2), target, epochs=20, device="cpu")
+    compiled = fit(build_model("siren", width=16, depth=2, seed=2), target, epochs=20, device="cpu", compile=True)
+    np.testing.assert_allclose(compiled.history["loss"], eager.history["loss"], rtol=1e-4)

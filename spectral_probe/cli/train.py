@@ -55,6 +55,9 @@ def train_options(func):
         click.option("--batch-size", type=int, default=None, help="Samples per step (default: full batch)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>."),
+        click.option("--compile/--no-compile", "compile_", default=None,
+                     help="torch.compile the loss (~1.5x faster epochs after a few seconds of compilation); "
+                          "default: on for --preset paper, off for quick."),
         click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
                      help="Other model arguments, e.g. --param sigma=10 (see `spectral-probe models`)."),
     ]
@@ -64,10 +67,12 @@ def train_options(func):
 
 
 def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_omega, hidden_omega,
-              num_samples, offset, lr, batch_size, seed, device, params, progress=True):
+              num_samples, offset, lr, batch_size, seed, device, params, compile_=None, progress=True):
     """Turn CLI options into ``(RunSpec, Target)``."""
     resolve_device(device)  # fail fast on an unavailable device
     train_overrides = {"device": device, "progress": progress}
+    if compile_ is not None:
+        train_overrides["compile"] = compile_
     if lr is not None:
         train_overrides["lr"] = lr
     if batch_size is not None:
