@@ -68,9 +68,9 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
 @click.option("--dpi", type=click.IntRange(min=20), default=80, show_default=True)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(min=0), default=1, show_default=True,
-              help="torch CPU threads; 0 keeps torch's default.  1 because on the shared 2-core machine "
-                   "torch's 2 threads made the quick figures 6-20x slower (figures/README.md).")
+@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
+              help="torch CPU threads; 0 keeps torch's default.  Use 1 on a machine busy with other jobs: "
+                   "oversubscribed threads made the quick figures 6-20x slower (figures/README.md).")
 @click.option("--size", "sizes", multiple=True, metavar="KEY=VALUE",
               help="Override a size of the preset (spectral_probe/figures/sizes.py), e.g. --size offset=65536; "
                    "applies to the selected figures that have KEY.")
