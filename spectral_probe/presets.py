@@ -208,8 +208,9 @@ def make_run(
     return spec, loaded
 
 
-#: CPU seconds per (sample x width^2 x layer) of one full-batch epoch, measured on this project's
-#: 2-core reference machine (quick preset: 0.085 s/epoch; paper audio: ~4 s/epoch)
+#: CPU seconds per (sample x width^2 x layer) of one full-batch epoch on this project's 2-core machine:
+#: the quick preset measured 0.085 s/epoch (bench_bottleneck.py: 11-13 epochs/s); the guide's measured
+#: 4-5 s/epoch for paper-size audio gives 1.4-1.7e-10, so this is a rough middle value
 CPU_SECONDS_PER_UNIT = 1.2e-10
 
 

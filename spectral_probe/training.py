@@ -220,6 +220,20 @@ class _CompiledLoss:
         return mse_loss(model, coords, values)
 
 
+@torch.no_grad()
+def _check_output_shape(model: nn.Module, coords: torch.Tensor, values: torch.Tensor, name: str) -> None:
+    """Refuse models whose output would broadcast against the target instead of matching it."""
+    try:
+        out = model(coords[:2])
+    except RuntimeError as exc:
+        raise ValueError(f"model cannot take target {name!r}'s inputs of shape (N, {coords.shape[1]}): "
+                         f"{str(exc).splitlines()[0]}; build it with in_features={coords.shape[1]}") from None
+    if tuple(out.shape) != (2, values.shape[1]):
+        raise ValueError(f"model maps inputs (N, {coords.shape[1]}) to {tuple(out.shape[1:]) or 'scalars'} per "
+                         f"sample, but target {name!r} has shape (N, {values.shape[1]}); the model must output "
+                         f"(N, {values.shape[1]}) (out_features={values.shape[1]})")
+
+
 def full_batch_bytes(model: nn.Module, n: int) -> int:
     """Rough activation memory of a full-batch forward+backward over ``n`` samples."""
     units = sum(m.out_features for m in model.modules() if isinstance(m, nn.Linear))
@@ -323,9 +337,7 @@ def fit(
     model = model.to(device)
     values = target.values.to(device)
     coords = target.coords(device=device)
-    if values.shape[1] != getattr(model, "out_features", values.shape[1]):
-        raise ValueError(f"model outputs {model.out_features} channel(s) but target {target.name!r} "
-                         f"has {values.shape[1]}; build the model with out_features={values.shape[1]}")
+    _check_output_shape(model, coords, values, target.name)
     n = coords.shape[0]
     batch = config.batch_size or auto_batch_size(model, n, device, config.memory_fraction)
     batch = min(batch, n)

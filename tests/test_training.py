@@ -112,6 +112,15 @@ def test_output_channel_mismatch(small):
         fit(build_model("siren", out_features=3, width=8, depth=1), target, epochs=1, device="cpu")
 
 
+def test_output_that_would_broadcast_is_refused(small):
+    target, _ = small
+    flat = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1), torch.nn.Flatten(0))
+    with pytest.raises(ValueError, match=r"must output \(N, 1\)"):
+        fit(flat, target, epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="in_features=1"):
+        fit(build_model("siren", in_features=2, width=8, depth=1), target, epochs=1, device="cpu")
+
+
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(lr=-1.0), dict(lr=float("nan")),
                                  dict(batch_size=0), dict(lr_step=0)])
 def test_config_rejects_bad_values(bad):
