@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 
 from spectral_probe.bottleneck import AT_RISK, BOTTLENECK, INDICATORS, BottleneckDetector, BottleneckWatch, Thresholds
-from spectral_probe.diagnose import diagnose_target
+from spectral_probe.bottleneck import diagnose_target
 from spectral_probe.presets import make_run
 from spectral_probe.signals import broadband
 from spectral_probe.signals.io import resolve_data_path

@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from spectral_probe import bottleneck_indicators as ind
+from spectral_probe.bottleneck import indicators as ind
 from spectral_probe.bottleneck import (AT_RISK, BOTTLENECK, FITTING, INDICATORS, UNDECIDED, BottleneckDetector,
                                        BottleneckWarning, BottleneckWatch, Thresholds, detect, diagnose_run,
                                        watch_line, winner_suggestion)

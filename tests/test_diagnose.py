@@ -8,9 +8,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from spectral_probe import bottleneck_indicators as ind
+from spectral_probe.bottleneck import indicators as ind
 from spectral_probe.cli.main import main
-from spectral_probe.diagnose import diagnose_target, ntk_coverage
+from spectral_probe.bottleneck import diagnose_target, ntk_coverage
 from spectral_probe.signals import Target, broadband, eqn5, load_target
 from spectral_probe.winner import winner_scales
 

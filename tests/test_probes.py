@@ -8,10 +8,11 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
-from spectral_probe import build_model, fit, load_target, stats
+from spectral_probe import build_model, fit, load_target
+from spectral_probe.probes import stats
 from spectral_probe.ntk import paused_hooks
 from spectral_probe.probes import Probe, list_hook_points, paused, select_hook_points
-from spectral_probe.probe_cache import freq_axis
+from spectral_probe.probes.cache import freq_axis
 from spectral_probe.training import Callback
 
 

@@ -10,7 +10,7 @@ import scipy.signal
 import scipy.stats
 import torch
 
-from spectral_probe import stats
+from spectral_probe.probes import stats
 
 
 @pytest.mark.parametrize("n", [256, 255])

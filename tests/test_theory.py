@@ -16,7 +16,8 @@ import pytest
 import torch
 from scipy import integrate
 
-from spectral_probe import build_model, stats, theory
+from spectral_probe import build_model, theory
+from spectral_probe.probes import stats
 from spectral_probe.probes import Probe
 
 WIDTH = 2048

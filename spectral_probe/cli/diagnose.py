@@ -28,7 +28,7 @@ __all__ = ["diagnose"]
 def diagnose(target, preset, first_omega, width, depth, num_samples, offset, seed, window, rtol, device):
     """Report psi, the recommended s0/s1, and whether a plain SIREN is likely to bottleneck on TARGET."""
     from ..devices import resolve_device
-    from ..diagnose import diagnose_target
+    from ..bottleneck import diagnose_target
 
     if rtol < 0:
         raise ValueError(f"--rtol must be >= 0, got {rtol}")

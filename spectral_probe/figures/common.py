@@ -2,7 +2,7 @@
 
 Only the public API of the rest of the package is used: :func:`~spectral_probe.presets.make_run`,
 :func:`~spectral_probe.training.fit`, :class:`~spectral_probe.probes.Probe`,
-:mod:`spectral_probe.stats` and :mod:`spectral_probe.signals`.
+:mod:`spectral_probe.probes.stats` and :mod:`spectral_probe.signals`.
 """
 
 from __future__ import annotations

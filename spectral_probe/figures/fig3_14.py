@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import stats
+from ..probes import stats
 from ..presets import RunSpec, estimated_seconds, PRESETS
 from ..training import TrainConfig
 from .common import ProbedRun, audio_target_spec, json_attr, maybe_save, probed_run, training_preset

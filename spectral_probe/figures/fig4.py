@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.colors import LogNorm
 
-from .. import stats
+from ..probes import stats
 from ..ntk import NTKSnapshot
 from ..presets import make_run
 from ..training import fit

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import stats, theory
+from .. import theory
+from ..probes import stats
 from ..devices import resolve_device
 from .common import CPU_GEMM_FLOPS, json_attr, maybe_save
 from .plotting import label_axes, new_figure, panel_note, step_hist

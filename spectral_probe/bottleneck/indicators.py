@@ -5,8 +5,8 @@ Every function works on tensors and keeps results on their device (no host sync)
 
 Spectra
 -------
-Power spectra follow :mod:`spectral_probe.stats`: 1-D grids use the layer-averaged one-sided
-periodogram (:func:`~spectral_probe.stats.layer_psd`), 2-D grids the radial profile of the
+Power spectra follow :mod:`spectral_probe.probes.stats`: 1-D grids use the layer-averaged one-sided
+periodogram (:func:`~spectral_probe.probes.stats.layer_psd`), 2-D grids the radial profile of the
 layer-averaged 2-D periodogram.  The DC bin is left out (biases put arbitrary power there), and
 frequencies are expressed as *fractions of the Nyquist frequency* (0.5 cycles per sample = 1).
 A normalised cumulative spectrum ("CDF") is the fraction of the non-DC power at or below each
@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import stats
+from ..probes import stats
 
 __all__ = ["TargetReference", "energy_ratio", "psnr_gain", "power_spectrum", "cumulative", "spectral_distance",
            "band_edge", "coverage", "dominant_band", "target_reference", "hidden_point", "forward_with_hidden",
@@ -180,7 +180,7 @@ def hidden_point(model: torch.nn.Module, hidden: str = "auto") -> str | None:
     ``layers.{depth-1}.pre`` for bundled models and not the head of a plain ``nn.Sequential``;
     None when the model has none.
     """
-    from .probes import hook_points
+    from ..probes import hook_points
 
     points = hook_points(model)
     if hidden != "auto":
@@ -196,7 +196,7 @@ def hidden_point(model: torch.nn.Module, hidden: str = "auto") -> str | None:
 def forward_with_hidden(model: torch.nn.Module, coords: torch.Tensor,
                         point: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``model(coords)`` and the activation at hook point ``point`` (one forward, no grad)."""
-    from .probes import hook_points
+    from ..probes import hook_points
 
     seen: dict[str, torch.Tensor] = {}
     handle = None

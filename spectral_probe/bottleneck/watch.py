@@ -58,8 +58,8 @@ flagged at epoch 40 with onset 20; none of the 18 SIREN^2 / gt_bach / low-freque
 Two border runs (SIREN on broadband targets cut at 0.05 and 0.08 x Nyquist) were flagged at epoch 40
 and escaped the floor at epochs 210 and 330.
 
-The state machine lives in :mod:`spectral_probe.bottleneck_detector`, the indicator functions in
-:mod:`spectral_probe.bottleneck_indicators`; this module holds the training callback and run-file helpers.
+The state machine lives in :mod:`spectral_probe.bottleneck.detector`, the indicator functions in
+:mod:`spectral_probe.bottleneck.indicators`; this module holds the training callback and run-file helpers.
 """
 
 from __future__ import annotations
@@ -72,10 +72,10 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from . import bottleneck_indicators as ind
-from .bottleneck_detector import (AT_RISK, BOTTLENECK, FITTING, STATE_CODES, UNDECIDED, BottleneckDetector,
+from . import indicators as ind
+from .detector import (AT_RISK, BOTTLENECK, FITTING, STATE_CODES, UNDECIDED, BottleneckDetector,
                                   Thresholds, Verdict, detect)
-from .training import Callback, TrainState
+from ..training import Callback, TrainState
 
 __all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
            "BottleneckWarning", "BottleneckDetector", "detect", "BottleneckWatch", "winner_suggestion",
@@ -96,7 +96,7 @@ class BottleneckWarning(UserWarning):
 # --------------------------------------------------------------------------- suggestion
 def winner_suggestion(target, model_config: Mapping | None = None) -> str:
     """WINNER scales (Eqn 11) from the target's psi, with ``s0`` scaled by ``N / 150000`` for 1-D crops."""
-    from .presets import PAPER_AUDIO_SAMPLES
+    from ..presets import PAPER_AUDIO_SAMPLES
 
     psi = target.psi()
     s0, s1 = target.winner_scales()
@@ -172,7 +172,7 @@ class BottleneckWatch(Callback):
         self.rows, self._prepared = [], True
 
     def _variables(self) -> dict:
-        from .store import Var
+        from ..store import Var
 
         names = (*INDICATORS, *_NTK_INDICATORS)
         variables = {n: Var((), "f8") for n in names}
@@ -278,7 +278,7 @@ def diagnose_run(path) -> Verdict:
     Returns ``undecided`` with the reason when the file has no such group
     (trained without ``--watch``) or no target.
     """
-    from .store import open_run, read_config
+    from ..store import open_run, read_config
 
     try:
         ds = open_run(path, "bottleneck")

@@ -39,10 +39,10 @@ import torch
 from torch import nn
 
 from . import stats
-from .models.base import HookPoint
-from .probe_cache import ProbeCache, activation_layout, freq_axis, stack_points
-from .probe_summary import summarize, unpack
-from .training import Callback, TrainState
+from ..models.base import HookPoint
+from .cache import ProbeCache, activation_layout, freq_axis, stack_points
+from .summary import summarize, unpack
+from ..training import Callback, TrainState
 
 __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", "paused", "is_paused",
            "Probe", "ProbeCache"]

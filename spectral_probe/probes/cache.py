@@ -91,7 +91,7 @@ def stack_points(names: Sequence[str], current: Mapping[str, Mapping[str, torch.
 
 def activation_layout(points, n_bins: int, freqs: np.ndarray | None) -> ActivationLayout:
     """Layout for hook points ``points`` (objects with ``name``, ``layer``, ``kind``)."""
-    from .store import Var
+    from ..store import Var
 
     layers = list(dict.fromkeys(p.layer for p in points))
     kinds = [k for k in _ORDER if any(p.kind == k for p in points)]

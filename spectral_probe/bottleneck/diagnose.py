@@ -37,12 +37,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from . import bottleneck_indicators as ind
-from .bottleneck_detector import Thresholds
-from .ntk.spectrum import _two_sided_weights
-from .models import model_parameters
-from .presets import make_run
-from .signals import Target
+from . import indicators as ind
+from .detector import Thresholds
+from ..ntk.spectrum import _two_sided_weights
+from ..models import model_parameters
+from ..presets import make_run
+from ..signals import Target
 
 __all__ = ["Diagnosis", "diagnose_target", "ntk_coverage"]
 
@@ -179,7 +179,7 @@ def diagnose_target(target: str | Target, preset: str = "quick", *, first_omega:
 
 def _measure(result: Diagnosis, spec, loaded: Target, ref: ind.TargetReference, window: int, rtol: float,
              device: torch.device, t: Thresholds) -> None:
-    from .ntk import spectrum_without_kernel
+    from ..ntk import spectrum_without_kernel
 
     model = spec.build_model(device=device)
     coords = loaded.coords(device=device)
