@@ -11,26 +11,14 @@ import click
 from ..devices import resolve_device
 from ..models import list_models, model_parameters
 from ..presets import list_presets, make_run
+from ..validation import parse_key_values
 
 __all__ = ["train", "demo", "models", "parse_params", "train_options"]
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:
-    """``("sigma=10", "num_frequencies=12")`` -> ``{"sigma": 10.0, "num_frequencies": 12}``."""
-    out = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param expects KEY=VALUE, got {pair!r}")
-        try:
-            value = int(text)
-        except ValueError:
-            try:
-                value = float(text)
-            except ValueError:
-                value = {"true": True, "false": False}.get(text.lower(), text)
-        out[key.strip()] = value
-    return out
+    """``("sigma=10", "num_frequencies=12")`` -> ``{"sigma": 10, "num_frequencies": 12}``."""
+    return parse_key_values(pairs, "--param")
 
 
 def train_options(func):

@@ -27,6 +27,7 @@ from typing import Sequence
 
 from ..models import list_models
 from ..presets import list_presets
+from ..validation import parse_key_values, parse_value
 from .params import DEFAULTS, applies_to, check_key, coerce
 
 __all__ = ["SETTINGS", "SweepSpec", "load_config", "parse_grid_args", "parse_set_args", "parse_value"]
@@ -162,34 +163,11 @@ def load_config(path: str | Path) -> SweepSpec:
     return SweepSpec(fixed=dict(fixed), grid=dict(data.get("grid", {})), settings=dict(data.get("sweep", {})))
 
 
-def parse_value(text: str):
-    """``"3"`` -> 3, ``"1e-4"`` -> 0.0001, ``"true"`` -> True, anything else stays a string."""
-    text = text.strip()
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def _pairs(items: Sequence[str], option: str):
-    for item in items:
-        for pair in item.split():
-            key, sep, text = pair.partition("=")
-            if not sep or not key:
-                raise ValueError(f"{option} expects KEY=VALUE, got {pair!r}")
-            yield key.strip(), text
-
-
 def parse_grid_args(items: Sequence[str]) -> dict[str, list]:
     """``("model=siren,siren2", "seed=0,1 s0=10")`` -> ``{"model": [...], "seed": [0, 1], "s0": [10]}``."""
-    grid: dict[str, list] = {}
-    for key, text in _pairs(items, "--grid"):
-        grid[key] = [parse_value(v) for v in text.split(",") if v.strip()]
-    return grid
+    return parse_key_values(items, "--grid", split_lists=True)
 
 
 def parse_set_args(items: Sequence[str]) -> dict:
     """``("epochs=20", "preset=quick")`` -> ``{"epochs": 20, "preset": "quick"}``."""
-    return {key: parse_value(text) for key, text in _pairs(items, "--set")}
+    return parse_key_values(items, "--set")
