@@ -133,7 +133,7 @@ def test_random_fourier_features_statistics():
 def test_registry_errors_name_the_fix():
     with pytest.raises(ValueError, match="unknown model 'foo'; choose one of: finer"):
         build_model("foo")
-    with pytest.raises(TypeError, match="takes no argument.*s0.*accepts"):
+    with pytest.raises(TypeError, match="takes no argument.*'s0'; valid: in_features"):
         build_model("siren", s0=1.0)
     with pytest.raises(ValueError, match="width must be a positive integer"):
         build_model("siren", width=0)
@@ -142,3 +142,58 @@ def test_registry_errors_name_the_fix():
     with pytest.raises(ValueError, match="first_omega"):
         siren2(first_omega=-1.0)
     assert "bias_scale" in model_parameters("finerpp")
+
+
+def test_register_model_reaches_build_list_parameters_cli_and_sweeps():
+    from click.testing import CliRunner
+
+    from spectral_probe.cli.main import main
+    from spectral_probe.models import register_model, unregister_model
+    from spectral_probe.sweep.params import applies_to, valid_keys
+
+    @register_model("toy_linear")
+    def toy_linear(in_features: int = 1, out_features: int = 1, width: int = 4, depth: int = 1,
+                   gain: float = 2.0) -> torch.nn.Module:
+        layers = [torch.nn.Linear(in_features, width)]
+        for _ in range(depth - 1):
+            layers += [torch.nn.Tanh(), torch.nn.Linear(width, width)]
+        net = torch.nn.Sequential(*layers, torch.nn.Tanh(), torch.nn.Linear(width, out_features))
+        with torch.no_grad():
+            net[-1].weight.mul_(gain)
+        return net
+
+    try:
+        assert "toy_linear" in list_models()
+        assert model_parameters("toy_linear") == {"in_features": 1, "out_features": 1, "width": 4, "depth": 1,
+                                                  "gain": 2.0}
+        a, b = build_model("toy_linear", width=8, depth=2, seed=3), build_model("toy_linear", width=8, depth=2, seed=3)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))     # seeded
+        assert a(torch.zeros(5, 1)).shape == (5, 1) and a[0].out_features == 8
+        with pytest.raises(TypeError, match="takes no argument.*'sigma'"):
+            build_model("toy_linear", sigma=1.0)
+        runner = CliRunner()
+        assert "toy_linear: in_features=1, out_features=1, width=4, depth=1, gain=2.0" in \
+            runner.invoke(main, ["models"]).output
+        assert "toy_linear" in runner.invoke(main, ["train", "--help"]).output
+        assert "gain" in valid_keys() and applies_to("gain") == frozenset({"toy_linear"})
+        with pytest.raises(ValueError, match="already registered"):
+            register_model("toy_linear", lambda in_features=1, out_features=1, width=1, depth=1: None)
+    finally:
+        unregister_model("toy_linear")
+    assert "toy_linear" not in list_models() and "gain" not in valid_keys()
+
+
+@pytest.mark.parametrize("builder,message", [
+    (lambda in_features=1, out_features=1, width=1: None, "must accept in_features, out_features, width, depth"),
+    (lambda in_features=1, out_features=1, width=1, depth=1, **kw: None, "no \\*kw"),
+    (lambda in_features, out_features=1, width=1, depth=1: None, "needs a default.*in_features"),
+    ("not callable", "must be callable"),
+])
+def test_register_model_refuses_builders_the_cli_cannot_drive(builder, message):
+    from spectral_probe.models import register_model
+
+    with pytest.raises(TypeError, match=message):
+        register_model("bad_model", builder)
+    assert "bad_model" not in list_models()
+    with pytest.raises(ValueError, match="model names"):
+        register_model("bad name", lambda in_features=1, out_features=1, width=1, depth=1: None)

@@ -19,6 +19,7 @@ from torch import nn
 from .base import INR, ComplexGabor, Finer, Gauss, INRLayer, ReLU, sitzmann_first_init_, \
     sitzmann_hidden_init_
 from .encodings import PositionalEncoding, RandomFourierFeatures
+from .registry import register_model
 from .siren import _check_omega, check_size, siren_layers
 
 __all__ = ["finer", "finerpp", "gauss", "wire", "relu_pe", "siren_rff"]
@@ -38,6 +39,7 @@ def _finer_layers(in_features: int, width: int, depth: int, first_omega: float,
     return layers
 
 
+@register_model("finer")
 def finer(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
           first_omega: float = 30.0, hidden_omega: float = 30.0) -> INR:
     """FINER: SIREN initialisation with the variable-periodic activation ``sin(omega(|z|+1)z)``."""
@@ -51,6 +53,7 @@ def finer(in_features: int = 1, out_features: int = 1, width: int = 256, depth: 
     return INR(layers, head, config=config)
 
 
+@register_model("finerpp")
 def finerpp(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
             first_omega: float = 30.0, hidden_omega: float = 30.0, bias_scale: float = 5.0) -> INR:
     """FINER++: FINER with the first-layer bias drawn from ``U(-bias_scale, bias_scale)``.
@@ -68,6 +71,7 @@ def finerpp(in_features: int = 1, out_features: int = 1, width: int = 256, depth
     return model
 
 
+@register_model("gauss")
 def gauss(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
           sigma: float = 30.0) -> INR:
     """Gaussian-activation MLP ``exp(-(sigma z)^2)`` with PyTorch's default linear init."""
@@ -80,6 +84,7 @@ def gauss(in_features: int = 1, out_features: int = 1, width: int = 256, depth: 
     return INR(layers, nn.Linear(width, out_features), config=config)
 
 
+@register_model("wire")
 def wire(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
          omega: float = 10.0, scale: float = 10.0) -> INR:
     """WIRE: complex Gabor wavelet activations; the output is the head's real part.
@@ -103,6 +108,7 @@ def wire(in_features: int = 1, out_features: int = 1, width: int = 256, depth: i
     return INR(layers, head, real_output=True, config=config)
 
 
+@register_model("relu_pe")
 def relu_pe(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
             num_frequencies: int = 7) -> INR:
     """ReLU MLP on NeRF positional encoding with ``num_frequencies`` octaves per coordinate."""
@@ -115,6 +121,7 @@ def relu_pe(in_features: int = 1, out_features: int = 1, width: int = 256, depth
     return INR(layers, nn.Linear(width, out_features), encoding=encoding, config=config)
 
 
+@register_model("siren_rff")
 def siren_rff(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
               first_omega: float = 30.0, hidden_omega: float = 30.0, sigma: float = 30.0,
               num_features: int | None = None) -> INR:

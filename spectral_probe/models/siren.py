@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .base import INR, INRLayer, Sine, sitzmann_first_init_, sitzmann_hidden_init_
+from .registry import register_model
 
 __all__ = ["siren", "siren2", "apply_winner_noise_", "check_size"]
 
@@ -51,6 +52,7 @@ def siren_layers(
     return layers
 
 
+@register_model("siren")
 def siren(
     in_features: int = 1,
     out_features: int = 1,
@@ -121,6 +123,7 @@ def apply_winner_noise_(
     return model
 
 
+@register_model("siren2")
 def siren2(
     in_features: int = 1,
     out_features: int = 1,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from ..models import list_models, model_parameters
+from ..models.registry import registry_version
 
 __all__ = ["RUN_KEYS", "TRAIN_KEYS", "DEFAULTS", "valid_keys", "applies_to", "coerce", "check_key"]
 
@@ -34,9 +35,13 @@ _NONE_DEFAULT_TYPES: dict[str, type] = {"noise_omega": float, "num_features": in
 _DERIVED = ("in_features", "out_features", "width", "depth")
 
 
-@lru_cache(maxsize=1)
 def _model_keys() -> dict[str, tuple[type | None, frozenset[str]]]:
-    """Model key -> (type, models that accept it)."""
+    """Model key -> (type, models that accept it); follows :func:`~spectral_probe.models.register_model`."""
+    return _model_keys_at(registry_version())
+
+
+@lru_cache(maxsize=1)
+def _model_keys_at(version: int) -> dict[str, tuple[type | None, frozenset[str]]]:
     found: dict[str, tuple[type | None, set[str]]] = {}
     for name in list_models():
         for key, default in model_parameters(name).items():
