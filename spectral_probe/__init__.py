@@ -1,14 +1,61 @@
-"""spectral-probe: spectral diagnostics for the training dynamics of implicit neural representations."""
+"""spectral-probe: spectral diagnostics for the training dynamics of implicit neural representations.
 
-from .devices import resolve_device
-from .models import build_model, list_models
-from .signals import Target, load_target
-from .store import open_run
-from .training import Callback, FitResult, TrainConfig, fit, train_step
-from .winner import spectral_centroid, winner_scales
+The names below are the curated API; each is imported on first use, so
+``import spectral_probe`` (and the ``spectral-probe`` command line) does not
+load torch, h5py, xarray or matplotlib until they are needed.
 
-__version__ = "0.1.0"
+>>> import spectral_probe as sp
+>>> target = sp.load_target("synthetic:broadband")
+>>> model = sp.build_model("siren2", width=128, depth=4, s0=10.0, s1=0.5, seed=0)
+>>> result = sp.fit(model, target, epochs=300, probes=[sp.Probe(every=50)])
+"""
 
-__all__ = ["build_model", "list_models", "Target", "load_target", "fit", "train_step", "TrainConfig",
-           "FitResult", "Callback", "spectral_centroid", "winner_scales", "resolve_device", "open_run",
-           "__version__"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+
+#: public name -> submodule that defines it (imported on first access)
+_API: dict[str, str] = {
+    # models
+    "build_model": "models", "list_models": "models", "register_model": "models",
+    # targets and WINNER scales
+    "Target": "signals", "load_target": "signals", "spectral_centroid": "winner", "winner_scales": "winner",
+    # training
+    "fit": "training", "train_step": "training", "TrainConfig": "training", "FitResult": "training",
+    "Callback": "training", "make_run": "presets", "resolve_device": "devices",
+    # probes, NTK, bottleneck watch
+    "Probe": "probes", "NTKSnapshot": "ntk", "BottleneckWatch": "bottleneck",
+    # run files
+    "TrajectoryWriter": "store", "open_run": "store",
+}
+
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spectral_probe' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value                     # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
+
+
+if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
+    from .bottleneck import BottleneckWatch
+    from .devices import resolve_device
+    from .models import build_model, list_models, register_model
+    from .ntk import NTKSnapshot
+    from .presets import make_run
+    from .probes import Probe
+    from .signals import Target, load_target
+    from .store import TrajectoryWriter, open_run
+    from .training import Callback, FitResult, TrainConfig, fit, train_step
+    from .winner import spectral_centroid, winner_scales

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ..presets import list_presets
+from .options import LazyChoice, preset_names
 
 __all__ = ["diagnose"]
 
 
 @click.command("diagnose")
 @click.argument("target")
-@click.option("--preset", default="quick", show_default=True, type=click.Choice(list_presets()),
+@click.option("--preset", default="quick", show_default=True, type=LazyChoice(preset_names),
               help="Crop and model size of the run to come.")
 @click.option("--omega", "first_omega", type=float, default=None,
               help="First-layer omega of the plain SIREN [default: the preset's, 3000 x N/150000 for 1-D].")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..figures.sizes import FIGURE_PRESETS
+from .options import LazyChoice
 
 __all__ = ["figure", "human_seconds"]
+
+
+def _figure_presets() -> tuple[str, ...]:
+    from ..figures.sizes import FIGURE_PRESETS
+
+    return FIGURE_PRESETS
 
 
 def human_seconds(seconds: float) -> str:
@@ -56,7 +62,7 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
 
 @click.command()
 @click.argument("which", nargs=-1, required=True)
-@click.option("--preset", default="quick", show_default=True, type=click.Choice(FIGURE_PRESETS),
+@click.option("--preset", default="quick", show_default=True, type=LazyChoice(_figure_presets),
               help="quick (CPU minutes), paper (the paper's sizes, GPU) or test (seconds, tiny).")
 @click.option("--target", default=None,
               help="Audio file for the tetris.wav figures (3, 6, 14) and/or image for Fig 6; "

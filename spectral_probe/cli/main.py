@@ -15,16 +15,18 @@ import click
 
 __all__ = ["main", "COMMANDS", "UserError"]
 
-#: command name -> "module:attribute" of a click command
-COMMANDS: dict[str, str] = {
-    "watch": "spectral_probe.cli.watch:watch",
-    "demo": "spectral_probe.cli.train:demo",
-    "train": "spectral_probe.cli.train:train",
-    "models": "spectral_probe.cli.train:models",
-    "ntk": "spectral_probe.cli.ntk:ntk",
-    "figure": "spectral_probe.cli.figure:figure",
-    "diagnose": "spectral_probe.cli.diagnose:diagnose",
-    "sweep": "spectral_probe.cli.sweep:sweep",
+#: command name -> ("module:attribute" of a click command, one-line help for the command list).
+#: Listing the commands (``spectral-probe --help``) reads the help from here and imports nothing;
+#: a bare "module:attribute" string also works (its module is then imported to list it).
+COMMANDS: dict[str, str | tuple[str, str]] = {
+    "watch": ("spectral_probe.cli.watch:watch", "Print (and optionally plot) a run file while a run writes it."),
+    "demo": ("spectral_probe.cli.train:demo", "SIREN vs SIREN^2 on a bundled high-frequency-dominant signal."),
+    "train": ("spectral_probe.cli.train:train", "Train one model on one target and print its PSNR trajectory."),
+    "models": ("spectral_probe.cli.train:models", "List the architectures and their arguments."),
+    "ntk": ("spectral_probe.cli.ntk:ntk", "Empirical NTK of an initialised model: eigenvalues and S(k)."),
+    "figure": ("spectral_probe.cli.figure:figure", "Regenerate the paper's figures 3-8, 13, 14."),
+    "diagnose": ("spectral_probe.cli.diagnose:diagnose", "psi, WINNER scales and a bottleneck forecast for a target."),
+    "sweep": ("spectral_probe.cli.sweep:sweep", "Train a grid of runs and combine them into sweep.h5."),
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)
@@ -46,11 +48,30 @@ class LazyGroup(click.Group):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        entry = COMMANDS.get(name)
+        if entry is None:
             return None
-        module, attr = target.split(":")
+        module, attr = (entry if isinstance(entry, str) else entry[0]).split(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from the one-line helps in :data:`COMMANDS` (no subcommand is imported)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            entry = COMMANDS[name]
+            if isinstance(entry, str):                     # no help given: import the command
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(limit)))
+            else:
+                rows.append((name, click.Command(name, help=entry[1]).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -11,24 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import torch
 
-from ..devices import resolve_device
-from ..models import build_model, list_models, model_parameters
+from ..validation import positive_int
+from .options import model_option
 
 __all__ = ["ntk", "model_kwargs", "summary_lines"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_DTYPES = ("float32", "float64")
 
 
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise ValueError(f"--{name} must be a positive integer, got {value}")
+def build_model(*args, **kwargs):
+    """:func:`spectral_probe.models.build_model`, imported on first use (keeps ``--help`` light)."""
+    from ..models import build_model as build
+
+    return build(*args, **kwargs)
 
 
 def model_kwargs(name: str, width: int, depth: int, omega0: float | None,
                  s0: float | None, s1: float | None) -> dict:
     """Map CLI options onto the keyword arguments model ``name`` accepts."""
+    from ..models import model_parameters
+
     accepted = model_parameters(name)
     kwargs: dict = {"width": width, "depth": depth}
     if omega0 is not None:
@@ -66,6 +69,7 @@ def summary_lines(result, top: int = 8) -> list[str]:
 
 def _plot(result, path: str) -> None:
     import matplotlib
+    import torch
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,8 +99,7 @@ def _plot(result, path: str) -> None:
 
 
 @click.command("ntk")
-@click.option("--model", "model_name", default="siren2", show_default=True,
-              help=f"Architecture: {', '.join(list_models())}.")
+@model_option()
 @click.option("--s0", type=float, default=None, help="WINNER layer-1 noise scale (siren2).")
 @click.option("--s1", type=float, default=None, help="WINNER layer-2 noise scale (siren2).")
 @click.option("--n", "n", type=int, default=1024, show_default=True, help="Grid points on [-1, 1].")
@@ -106,7 +109,7 @@ def _plot(result, path: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--implementation", default="auto", show_default=True,
               type=click.Choice(["auto", "structured", "jacrev", "ntvp"]))
-@click.option("--dtype", "dtype_name", default="float32", show_default=True, type=click.Choice(list(_DTYPES)))
+@click.option("--dtype", "dtype_name", default="float32", show_default=True, type=click.Choice(_DTYPES))
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
 @click.option("--top-k", "top_k", type=int, default=None,
               help="Matrix-free: top-K eigenpairs by Lanczos, S(k) without the kernel.")
@@ -119,11 +122,15 @@ def _plot(result, path: str) -> None:
 def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype_name, device, top_k,
         rtol, out, overwrite, plot):
     """Empirical NTK of an initialised model: eigenvalues and S(k) (Eqn 6)."""
+    import torch
+
+    from ..devices import resolve_device
     from ..ntk import analyze_ntk
     from ..ntk.dataset import ntk_dataset, write_dataset
 
     for name, value in (("n", n), ("width", width), ("depth", depth), ("top-k", top_k)):
-        _positive(name, value)
+        if value is not None:
+            positive_int(value, f"--{name}")
     if n < 2:
         raise ValueError(f"--n must be at least 2, got {n}")
     if not rtol >= 0 or rtol == float("inf"):
@@ -132,14 +139,14 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
         raise FileExistsError(f"--out file '{out}' exists; pass --overwrite to replace it")
     dev = resolve_device(device)
     kwargs = model_kwargs(model_name, width, depth, omega0, s0, s1)
-    model = build_model(model_name, seed=seed, device=dev, dtype=_DTYPES[dtype_name], **kwargs)
-    x = torch.linspace(-1, 1, n, device=dev, dtype=_DTYPES[dtype_name]).unsqueeze(1)
+    model = build_model(model_name, seed=seed, device=dev, dtype=getattr(torch, dtype_name), **kwargs)
+    x = torch.linspace(-1, 1, n, device=dev, dtype=getattr(torch, dtype_name)).unsqueeze(1)
     config = {"model": model.config, "n": n, "implementation": implementation, "dtype": dtype_name,
               "device": str(dev), "top_k": top_k, "rtol": rtol}
     if rtol and top_k is None:
         raise ValueError("--rtol applies to the matrix-free route; add --top-k K")
     result = analyze_ntk(model, x, implementation=implementation, top_k=top_k,
-                         dtype=_DTYPES[dtype_name], rtol=rtol, config=config)
+                         dtype=getattr(torch, dtype_name), rtol=rtol, config=config)
     for line in summary_lines(result):
         click.echo(line)
     if out:

@@ -8,10 +8,8 @@ import warnings
 
 import click
 
-from ..devices import resolve_device
-from ..models import list_models, model_parameters
-from ..presets import list_presets, make_run
 from ..validation import parse_key_values
+from .options import LazyChoice, model_option, preset_names
 
 __all__ = ["train", "demo", "models", "parse_params", "train_options"]
 
@@ -24,12 +22,11 @@ def parse_params(pairs: tuple[str, ...]) -> dict:
 def train_options(func):
     """Options shared by ``train`` and the commands that train (figures, sweeps)."""
     options = [
-        click.option("--model", "model_name", default="siren2", show_default=True,
-                     help=f"Architecture: {', '.join(list_models())}."),
+        model_option(),
         click.option("--target", default="synthetic:broadband", show_default=True,
                      help="Audio/image file, 'camera', or synthetic:low|high|broadband[:cut]|S1..S8."),
         click.option("--preset", default="quick", show_default=True,
-                     type=click.Choice(list_presets()), help="quick (CPU minutes) or paper (GPU)."),
+                     type=LazyChoice(preset_names), help="quick (CPU minutes) or paper (GPU)."),
         click.option("--epochs", type=int, default=None, help="Override the preset's epochs."),
         click.option("--width", type=int, default=None, help="Hidden width."),
         click.option("--depth", type=int, default=None, help="Number of hidden (activation) layers."),
@@ -57,6 +54,9 @@ def train_options(func):
 def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_omega, hidden_omega,
               num_samples, offset, lr, batch_size, seed, device, params, compile_=None, progress=True):
     """Turn CLI options into ``(RunSpec, Target)``."""
+    from ..devices import resolve_device
+    from ..presets import make_run
+
     resolve_device(device)  # fail fast on an unavailable device
     train_overrides = {"device": device, "progress": progress}
     if compile_ is not None:
@@ -162,6 +162,8 @@ def _verdict(result) -> str:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def demo(epochs, device, seed, progress):
     """SIREN vs SIREN^2 on a bundled high-frequency-dominant signal (no data needed)."""
+    from ..presets import make_run
+
     target = "synthetic:broadband"
     click.echo("Fitting a broadband signal with no energy below 0.15 x Nyquist "
                "(psi ~ tetris.wav), quick preset.")
@@ -181,6 +183,8 @@ def demo(epochs, device, seed, progress):
 @click.command()
 def models():
     """List the architectures and their arguments."""
+    from ..models import list_models, model_parameters
+
     for name in list_models():
         args = ", ".join(f"{k}={v}" for k, v in model_parameters(name).items())
         click.echo(f"{name}: {args}")
