@@ -202,3 +202,56 @@ def test_probe_on_cuda_matches_cpu(siren, x):
         # a value within rounding of a bin edge may change bins: allow 3 values per bin
         values = x.shape[0] * (16 if name.startswith("layers") else 1)
         torch.testing.assert_close(gpu[name]["hist"].cpu(), cpu[name]["hist"], rtol=0, atol=3 / (values * 2.5))
+
+
+def test_a_registered_statistic_reaches_summary_cache_dataset_and_run_file(siren, x, tmp_path):
+    """Adding a statistic is one register_statistic call: the probe, its cache and the run file follow."""
+    from spectral_probe.probes import cache
+    from spectral_probe.probes.registry import Statistic, list_statistics, register_statistic, unregister_statistic
+    from spectral_probe.store import TrajectoryWriter, open_run
+
+    quantiles = (0.1, 0.5, 0.9)
+    register_statistic(Statistic(
+        "act_quantile", ("quantile",), "f8",
+        pack=lambda flat, ctx: torch.quantile(flat.reshape(-1).double(), torch.tensor(quantiles, dtype=torch.float64)),
+        unpack=lambda packed, ctx: packed, coords={"quantile": quantiles}))
+    register_statistic(Statistic("act_absmax", (), "f4", pack=lambda flat, ctx: flat.abs().amax().reshape(1),
+                                 unpack=lambda packed, ctx: packed[0]))
+    try:
+        assert list_statistics()[-2:] == ["act_quantile", "act_absmax"]
+        assert cache.STAT_DIMS["act_quantile"] == (("quantile",), "f8")
+        with TrajectoryWriter(tmp_path / "run.h5") as writer:
+            probe = Probe("layers.0.*", every=1, writer=writer)
+            rec = probe.step(0, siren, x)
+            probe.step(1, siren, 2 * x)
+        pre = Probe("layers.0.pre").capture(siren, x)[1]["layers.0.pre"]
+        expected = torch.quantile(pre.reshape(-1).double(), torch.tensor(quantiles, dtype=torch.float64))
+        np.testing.assert_allclose(rec["layers.0.pre"]["act_quantile"].numpy(), expected.numpy(), rtol=1e-12)
+        assert float(rec["layers.0.pre"]["act_absmax"]) == pytest.approx(float(pre.abs().max()))
+        assert float(rec["layers.0.pre"]["act_std"]) == pytest.approx(float(pre.std(unbiased=False)), rel=1e-5)
+        assert probe.cache.stack("act_quantile").shape == (2, 2, 3)
+        ds = probe.to_dataset()
+        assert ds["act_quantile"].dims == ("step", "layer", "kind", "quantile")
+        np.testing.assert_allclose(ds["quantile"].values, quantiles)
+        stored = open_run(tmp_path / "run.h5", "activations")
+        assert stored["act_quantile"].dims == ("step", "layer", "kind", "quantile")
+        assert stored["act_absmax"].dtype == np.float32
+        np.testing.assert_allclose(stored["act_quantile"].values, ds["act_quantile"].values)
+        np.testing.assert_allclose(stored["act_absmax"].values, ds["act_absmax"].values, rtol=1e-6)
+    finally:
+        unregister_statistic("act_quantile")
+        unregister_statistic("act_absmax")
+    rec = Probe("layers.0.pre", every=1).step(0, siren, x)["layers.0.pre"]
+    assert set(rec) == {"act_mean", "act_std", "act_kurtosis", "hist", "hist_edges", "hist_outside", "psd"}
+    assert "act_quantile" not in cache.STAT_DIMS
+
+
+def test_register_statistic_refuses_bad_entries():
+    from spectral_probe.probes.registry import Statistic, register_statistic
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_statistic(Statistic("act_std", (), "f8", None, lambda p, c: 0.0))
+    with pytest.raises(ValueError, match="dtype must be a float"):
+        register_statistic(Statistic("act_count", (), "i8", None, lambda p, c: 0))
+    with pytest.raises(ValueError, match="already have the probe's coordinates"):
+        register_statistic(Statistic("act_x", ("freq",), "f4", None, lambda p, c: 0, coords={"freq": [0]}))

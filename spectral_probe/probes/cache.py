@@ -5,19 +5,8 @@ A probe observes hook points (``layers.0.pre``, ...); the store and
 ``"output"``) and ``kind`` (``"pre"``, ``"post"``), with NaN where a
 combination does not exist (``input``/``pre``, ``output``/``post``).
 
-Variables per probe step (dims after ``step``):
-
-==============  =======================  ==============================================
-name            dims                     meaning
-==============  =======================  ==============================================
-act_mean        (layer, kind)            mean over all samples and neurons
-act_std         (layer, kind)            standard deviation (ddof 0), same values
-act_kurtosis    (layer, kind)            excess (Fisher) kurtosis, same values
-hist            (layer, kind, bin)       density: counts / (all values * bin width)
-hist_edges      (layer, kind, edge)      bin edges used at that step
-hist_outside    (layer, kind)            fraction of values outside the edges
-psd             (layer, kind, freq)      layer-averaged PSD (1-D or radial profile)
-==============  =======================  ==============================================
+The variables per probe step, their dims and dtypes come from the statistic
+registry (:mod:`.registry`, which lists them).
 """
 
 from __future__ import annotations
@@ -30,18 +19,21 @@ import numpy as np
 import torch
 
 from . import stats
+from .registry import STATISTICS, active_statistics
 
 __all__ = ["STAT_NAMES", "STAT_DIMS", "ProbeCache", "ActivationLayout", "activation_layout", "freq_axis",
            "stack_points"]
 
-#: per-step statistics and their dims after (layer, kind)
-STAT_DIMS: dict[str, tuple[tuple[str, ...], str]] = {
-    "act_mean": ((), "f8"), "act_std": ((), "f8"), "act_kurtosis": ((), "f8"),
-    "hist": (("bin",), "f4"), "hist_edges": (("edge",), "f8"), "hist_outside": ((), "f4"),
-    "psd": (("freq",), "f4"),
-}
-STAT_NAMES = tuple(STAT_DIMS)
 _ORDER = ("pre", "post")
+
+
+def __getattr__(name: str):
+    # STAT_DIMS ({stat: (dims after (layer, kind), dtype)}) and STAT_NAMES follow the registry
+    if name == "STAT_DIMS":
+        return {s.name: (s.dims, s.dtype) for s in STATISTICS.values()}
+    if name == "STAT_NAMES":
+        return tuple(STATISTICS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def freq_axis(grid_shape: Sequence[int]) -> np.ndarray:
@@ -78,7 +70,7 @@ def stack_points(names: Sequence[str], current: Mapping[str, Mapping[str, torch.
     Stays on the statistics' device, so the host copy is one transfer per statistic.
     """
     out = {}
-    for stat in STAT_NAMES:
+    for stat in STATISTICS:
         present = {n: s[stat] for n, s in current.items() if stat in s}
         if not present:
             continue
@@ -100,8 +92,10 @@ def activation_layout(points, n_bins: int, freqs: np.ndarray | None) -> Activati
               "edge": np.arange(n_bins + 1)}
     if freqs is not None:
         coords["freq"] = np.asarray(freqs, dtype=np.float64)
-    variables = {name: Var(("layer", "kind", *dims), dtype) for name, (dims, dtype) in STAT_DIMS.items()
-                 if freqs is not None or name != "psd"}
+    variables = {}
+    for stat in active_statistics(freqs is not None):
+        variables[stat.name] = Var(("layer", "kind", *stat.dims), stat.dtype)
+        coords.update({dim: np.asarray(values) for dim, values in stat.coords.items()})
     return ActivationLayout(layers, kinds, index, coords, variables)
 
 
@@ -172,6 +166,6 @@ class ProbeCache:
         data = {}
         for stat, rows in self.stats.items():
             per_step = [layout.arrange(self.names, row.cpu().numpy()) for row in rows]
-            dims = ("step", "layer", "kind", *STAT_DIMS[stat][0])
-            data[stat] = (dims, np.stack(per_step).astype(STAT_DIMS[stat][1]))
+            spec = STATISTICS[stat]
+            data[stat] = (("step", "layer", "kind", *spec.dims), np.stack(per_step).astype(spec.dtype))
         return xr.Dataset(data, coords={"step": np.asarray(self.steps, dtype=np.int64), **layout.coords})

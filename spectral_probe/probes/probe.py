@@ -41,6 +41,7 @@ from torch import nn
 from . import stats
 from ..models.base import HookPoint
 from .cache import ProbeCache, activation_layout, freq_axis, stack_points
+from .registry import active_statistics
 from .summary import summarize, unpack
 from ..training import Callback, TrainState
 
@@ -236,7 +237,7 @@ class Probe(Callback):
         self._model_id: int | None = None
         self._edges: dict[str, tuple[np.ndarray, tuple[float, float]]] = {}
         self._current: dict[str, torch.Tensor] = {}
-        self._meta: dict[str, tuple[int, np.ndarray]] = {}
+        self._meta: dict[str, tuple[dict[str, slice], int, np.ndarray]] = {}
         self._raw: dict[str, torch.Tensor] = {}
         self._declared = False
         self.cache = ProbeCache([], self.device)
@@ -300,8 +301,9 @@ class Probe(Callback):
         edges, bounds = self._edges_for(name, flat)
         exact = None if self._uniform else torch.as_tensor(edges, device=flat.device)
         grid = self.grid_shape or (flat.shape[0],)
-        self._current[name] = summarize(flat, bounds, self._n_bins, self.psd, grid, exact)
-        self._meta[name] = (flat.numel(), edges)
+        summary = summarize(flat, bounds, self._n_bins, self.psd, grid, exact)
+        self._current[name] = summary.vector
+        self._meta[name] = (summary.slices, flat.numel(), edges)
         if self.keep:
             self._raw[name] = x.to(self.device, copy=True)
 
@@ -406,7 +408,7 @@ class Probe(Callback):
                  "freq_units": "cycles per sample", "grid_shape": list(self.grid_shape),
                  "bin_range": str(self.bin_range), "complex_part": self.complex_part, "every": self.every,
                  "hook_points": {p.name: [p.layer, p.kind] for p in self._points},
-                 "act_kurtosis": "excess (Fisher)", "hist": "density: counts / (all values * bin width)"}
+                 **{s.name: s.description for s in active_statistics(bool(self.psd)) if s.description}}
         writer.declare(self.group, variables=layout.variables, coords=layout.coords, attrs=attrs)
         self.writer, self._declared = writer, True
 

@@ -3,70 +3,57 @@
 A probe step observes about ten hook points; computing every statistic as its
 own small tensor and copying each to the host costs dozens of synchronisations
 per step, which dominates on a GPU.  :func:`summarize` leaves only reductions
-on the device and packs them as ``[mean, m2, m4, counts (B), psd (F)]``
-(float64); the probe stacks the vectors of all hook points and copies them in
-one transfer; :func:`unpack` finishes the statistics on the host (standard
-deviation, excess kurtosis, histogram density, outside fraction).
+on the device: it concatenates the ``pack`` results of every registered
+statistic (:mod:`.registry`) into one float64 vector; the probe stacks the
+vectors of all hook points and copies them in one transfer; :func:`unpack`
+finishes each statistic on the host from its slice (standard deviation, excess
+kurtosis, histogram density, outside fraction, ...).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
 
-from . import stats
+from .registry import PackContext, UnpackContext, active_statistics, get_statistic
 
-__all__ = ["summarize", "unpack", "summary_length"]
-
-#: leading entries of a summary: mean, second and fourth central moments
-_HEAD = 3
+__all__ = ["Summary", "summarize", "unpack"]
 
 
-def summary_length(bins: int, n_freq: int) -> int:
-    """Length of a packed summary with ``bins`` bins and ``n_freq`` PSD frequencies (0 without PSD)."""
-    return _HEAD + bins + n_freq
+class Summary(NamedTuple):
+    """A packed summary: the float64 device vector and each statistic's slice of it."""
 
-
-def _spectrum(flat: torch.Tensor, method: str | None, grid: Sequence[int]) -> torch.Tensor:
-    if method is None:
-        return flat.new_zeros(0)
-    if len(grid) == 2:
-        spec = stats.layer_psd_2d(flat, grid, method)
-        return stats.radial_profile(spec.psd, spec.fy, spec.fx).psd
-    return stats.layer_psd(flat, method).psd
+    vector: torch.Tensor
+    slices: dict[str, slice]
 
 
 def summarize(flat: torch.Tensor, bounds: tuple[float, float], bins: int, psd: str | None,
-              grid: Sequence[int], edges: torch.Tensor | None = None) -> torch.Tensor:
-    """Packed statistics of ``flat`` (N, neurons) on its device, float64, shape (3 + bins + F,).
+              grid: Sequence[int], edges: torch.Tensor | None = None) -> Summary:
+    """Packed statistics of ``flat`` (N, neurons) on its device, float64.
 
     ``bounds`` are the histogram range (uniform bins, ``torch.histc``); pass
-    ``edges`` instead for arbitrary bins (exact ``bucketize``, slower).
+    ``edges`` instead for arbitrary bins (exact ``bucketize``, slower).  Every
+    statistic registered and active (``psd`` given or not) contributes its
+    ``pack`` result; the slices are known from the shapes, without a device sync.
     """
-    mean = flat.mean()
-    sq = (flat - mean).square_()
-    m2 = sq.mean()
-    m4 = sq.square_().mean()
-    if edges is None:
-        counts = stats.uniform_counts(flat, bins, *bounds)
-    else:
-        counts = stats.histogram(flat, edges, uniform=False).counts
-    head = torch.stack([mean, m2, m4]).double()
-    return torch.cat([head, counts.double(), _spectrum(flat, psd, grid).double()])
+    ctx = PackContext(bins=bins, bounds=bounds, psd=psd, grid=tuple(grid), edges=edges)
+    parts, slices, offset = [], {}, 0
+    for stat in active_statistics(psd is not None):
+        if stat.pack is None:
+            slices[stat.name] = slice(offset, offset)
+            continue
+        part = stat.pack(flat, ctx).reshape(-1).double()
+        parts.append(part)
+        slices[stat.name] = slice(offset, offset + part.numel())
+        offset += part.numel()
+    vector = torch.cat(parts) if parts else flat.new_zeros(0, dtype=torch.float64)
+    return Summary(vector, slices)
 
 
-def unpack(vector: np.ndarray, numel: int, edges: np.ndarray) -> dict[str, torch.Tensor]:
+def unpack(vector: np.ndarray, slices: dict[str, slice], numel: int, edges: np.ndarray) -> dict[str, torch.Tensor]:
     """Finish one hook point's statistics from its packed summary (host, float64 tensors)."""
-    bins = edges.size - 1
-    mean, m2, m4 = vector[:_HEAD]
-    counts = vector[_HEAD:_HEAD + bins]
-    inside = counts.sum()
-    kurtosis = m4 / max(m2 * m2, np.finfo(np.float64).tiny) - 3.0
-    out = {"act_mean": mean, "act_std": np.sqrt(m2), "act_kurtosis": kurtosis,
-           "hist": counts / (max(numel, 1) * np.diff(edges)), "hist_edges": edges,
-           "hist_outside": (numel - inside) / max(numel, 1)}
-    if vector.size > _HEAD + bins:
-        out["psd"] = vector[_HEAD + bins:]
+    ctx = UnpackContext(numel=int(numel), edges=edges)
+    out = {name: get_statistic(name).unpack(vector[where], ctx) for name, where in slices.items()}
     return {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in out.items()}
