@@ -75,6 +75,7 @@ import torch
 from . import indicators as ind
 from .detector import (AT_RISK, BOTTLENECK, FITTING, STATE_CODES, UNDECIDED, BottleneckDetector,
                                   Thresholds, Verdict, detect)
+from ..cadence import check_every, completed_epochs, is_due
 from ..training import Callback, TrainState
 
 __all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
@@ -138,8 +139,7 @@ class BottleneckWatch(Callback):
     def __init__(self, every: int = 10, *, early_stop: bool = False, writer=None, group: str = "bottleneck",
                  thresholds: Thresholds | None = None, hidden: str = "auto", ntk=None, warn: bool = True,
                  on_change: Callable[[Verdict], None] | None = None) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        every = check_every(every)
         self.every, self.early_stop, self.writer, self.group = every, bool(early_stop), writer, group
         self.thresholds = thresholds or Thresholds()
         self.hidden, self.ntk, self.warn, self.on_change = hidden, ntk, bool(warn), on_change
@@ -191,8 +191,8 @@ class BottleneckWatch(Callback):
 
     # ------------------------------------------------------------------ checks
     def on_epoch_start(self, state: TrainState) -> None:
-        step = state.epoch + 1
-        if step % self.every == 0:
+        step = completed_epochs(state)
+        if is_due(step, self.every):
             self.check(step, state.model, state.coords, state)
 
     @torch.no_grad()

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..cadence import completed_epochs, is_due
 from ..training import Callback
 from .dataset import NORMALISATION, spectrum_coords
 from .eig import ntk_topk
@@ -89,8 +90,8 @@ class NTKSnapshot(Callback):
             self.snapshot(state.model, state.coords, epoch=0)
 
     def on_epoch_end(self, state) -> None:
-        done = state.epoch + 1
-        if done % self.every == 0:
+        done = completed_epochs(state)
+        if is_due(done, self.every):
             self.snapshot(state.model, state.coords, epoch=done)
         self._stream()
 

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from . import stats
+from ..cadence import check_every, completed_epochs, is_due
 from ..models.base import HookPoint
 from .cache import ProbeCache, activation_layout, freq_axis, stack_points
 from .registry import active_statistics
@@ -220,8 +221,7 @@ class Probe(Callback):
                  bin_range="auto", margin: float = 0.05, psd: str | None = "mean", keep: bool = False,
                  device: str | torch.device = "cpu", writer=None, group: str = "activations",
                  complex_part: str = "real", grid_shape: Sequence[int] | None = None) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
+        every = check_every(every)
         if complex_part not in _COMPLEX_PARTS:
             raise ValueError(f"unknown complex_part {complex_part!r}; choose {', '.join(_COMPLEX_PARTS)}")
         if psd is not None:
@@ -332,8 +332,8 @@ class Probe(Callback):
 
     # ------------------------------------------------------------------ steps
     def due(self, epoch: int) -> bool:
-        """True when ``epoch`` is a probe epoch."""
-        return epoch % self.every == 0
+        """True when ``epoch`` is a probe epoch (:func:`~spectral_probe.cadence.is_due`)."""
+        return is_due(epoch, self.every)
 
     def step(self, epoch: int, model: nn.Module, inputs: torch.Tensor, force: bool = False):
         """Probe ``model`` on ``inputs`` if ``epoch`` is a probe epoch (or ``force``).
@@ -432,7 +432,7 @@ class Probe(Callback):
         self.declare()
 
     def on_epoch_start(self, state: TrainState) -> None:
-        self.step(state.epoch + 1, state.model, state.coords)
+        self.step(completed_epochs(state), state.model, state.coords)
 
 
 def _infer_grid(inputs: torch.Tensor) -> tuple[int, ...]:
