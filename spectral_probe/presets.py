@@ -26,6 +26,7 @@ from .models.base import INR
 from .models.siren import _check_scale, check_size
 from .signals import Target, load_target
 from .training import TrainConfig
+from .validation import check_known
 
 __all__ = ["Preset", "PRESETS", "RunSpec", "make_run", "PAPER_AUDIO_SAMPLES",
            "SIREN_AUDIO_FIRST_OMEGA", "list_presets", "estimated_seconds"]
@@ -194,10 +195,7 @@ def make_run(
     for key, value in model_overrides.items():
         if value is not None:
             kwargs[key] = value
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise TypeError(f"model {model!r} takes no argument(s) {', '.join(unknown)}; "
-                        f"it accepts: {', '.join(accepted)}")
+    check_known(kwargs, list(accepted), "argument", owner=f"model {model!r}")
     train = TrainConfig(epochs=_default(epochs, p.audio_epochs if one_d else p.image_epochs),
                         lr_gamma=p.audio_lr_gamma if one_d else p.image_lr_gamma, seed=seed,
                         **{"compile": p.compile, **(train_overrides or {})})

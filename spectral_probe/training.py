@@ -26,6 +26,7 @@ from torch import nn
 
 from .devices import available_memory_bytes, resolve_device
 from .signals import Target
+from .validation import positive_float, positive_int
 
 __all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "mse_loss", "fit",
            "psnr_from_mse", "full_batch_bytes", "auto_batch_size"]
@@ -94,15 +95,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "lr_step", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
+            positive_int(getattr(self, name), name)
+        positive_int(self.batch_size, "batch_size", allow_none=True)
         for name in ("lr", "lr_gamma", "peak", "memory_fraction"):
-            value = float(getattr(self, name))
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+            positive_float(getattr(self, name), name)
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, torch.device) else v) for k, v in asdict(self).items()}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -43,11 +43,19 @@ def nonnegative_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _as_float(value: Any, name: str, want: str) -> float:
+    """``float(value)`` for numbers (and numeric strings, 0-d tensors); ``ValueError`` naming ``want`` else."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be {want}, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be {want}, got {value!r}") from None
+
+
 def finite_float(value: Any, name: str, *, low: float | None = None, high: float | None = None) -> float:
     """``value`` as a finite ``float`` within ``[low, high]`` (bounds optional); otherwise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    out = float(value)
+    out = _as_float(value, name, "a number")
     if not math.isfinite(out):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if low is not None and out < low:
@@ -58,16 +66,20 @@ def finite_float(value: Any, name: str, *, low: float | None = None, high: float
 
 
 def positive_float(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    """``value`` as a finite ``float`` > 0 (>= 0 with ``allow_zero``); otherwise ``ValueError``."""
-    out = finite_float(value, name)
-    if out < 0 or (out == 0 and not allow_zero):
-        word = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a {word} finite number, got {value!r}")
+    """``value`` as a finite ``float`` > 0 (>= 0 with ``allow_zero``); otherwise ``ValueError``.
+
+    One message for every failure: ``"{name} must be a positive finite number"``
+    (``"a finite number >= 0"`` with ``allow_zero``).
+    """
+    want = "a finite number >= 0" if allow_zero else "a positive finite number"
+    out = _as_float(value, name, want)
+    if not math.isfinite(out) or out < 0 or (out == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {want}, got {value!r}")
     return out
 
 
 def check_known(given: Iterable[str], accepted: Sequence[str], what: str, *, owner: str = "",
-                exc: type[Exception] = TypeError) -> None:
+                exc: type[Exception] = TypeError, valid: str = "valid", where: str = "") -> None:
     """Raise ``exc`` naming every key of ``given`` that is not in ``accepted``, and listing the valid ones.
 
     Parameters
@@ -75,14 +87,21 @@ def check_known(given: Iterable[str], accepted: Sequence[str], what: str, *, own
     given, accepted
         Names supplied and names allowed.
     what
-        What the names are, e.g. ``"argument"`` or ``"preset"``.
+        What one name is, e.g. ``"argument"`` or ``"[grid] key"`` (an ``s`` is
+        added for several).
     owner
-        Who refuses them, e.g. ``"model 'siren'"``; prefixed to the message.
+        Who refuses them, e.g. ``"model 'siren'"``: ``"model 'siren' takes no
+        argument 'zeta'; valid: ..."``; without it ``"unknown argument 'zeta'; ..."``.
+    valid
+        Label of the list of valid names (``"valid keys"``).
+    where
+        Appended after the names, e.g. ``" in 'sweep.toml'"``.
     """
     unknown = sorted(set(given) - set(accepted))
     if unknown:
-        head = f"{owner} takes no {what}(s)" if owner else f"unknown {what}(s)"
-        raise exc(f"{head} {', '.join(map(repr, unknown))}; valid: {', '.join(accepted) or '(none)'}")
+        noun = what if len(unknown) == 1 else f"{what}s"
+        head = f"{owner} takes no {noun}" if owner else f"unknown {noun}"
+        raise exc(f"{head} {', '.join(map(repr, unknown))}{where}; {valid}: {', '.join(accepted) or '(none)'}")
 
 
 def parse_value(text: str) -> Any:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .validation import positive_float, positive_int
+
 __all__ = ["WinnerCoefficients", "WINNER_PRESETS", "spectral_centroid", "winner_scales"]
 
 
@@ -193,17 +195,11 @@ def winner_scales(
     """
     if preset not in WINNER_PRESETS:
         raise ValueError(f"unknown WINNER preset {preset!r}; choose one of {', '.join(WINNER_PRESETS)}")
-    psi = float(psi)
-    if not math.isfinite(psi) or psi < 0:
-        raise ValueError(f"psi must be a finite number >= 0, got {psi!r}")
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive integer, got {channels!r}")
+    psi = positive_float(psi, "psi", allow_zero=True)
+    positive_int(channels, "channels")
     coef = WINNER_PRESETS[preset]
-    s0_max = coef.s0_max if s0_max is None else float(s0_max)
-    a = coef.a if a is None else float(a)
-    b = coef.b if b is None else float(b)
-    for name, value in (("s0_max", s0_max), ("a", a), ("b", b)):
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    s0_max = positive_float(coef.s0_max if s0_max is None else s0_max, "s0_max", allow_zero=True)
+    a = positive_float(coef.a if a is None else a, "a", allow_zero=True)
+    b = positive_float(coef.b if b is None else b, "b", allow_zero=True)
     psi = psi / channels
     return s0_max * (1.0 - math.exp(-a * psi)), b * psi

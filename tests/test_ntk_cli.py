@@ -58,7 +58,7 @@ def test_matrix_free_run_agrees_with_dense(tmp_path):
     (["--model", "foo"], "unknown model 'foo'"),
     (["--n", "0"], "--n must be a positive integer"),
     (["--width", "-4"], "--width must be a positive integer"),
-    (["--model", "siren", "--s0", "3"], "takes no argument(s) 's0'"),
+    (["--model", "siren", "--s0", "3"], "takes no argument 's0'"),
     (["--n", "400000"], "use the matrix-free route"),
     (["--model", "relu_pe", "--omega0", "10"], "has no omega parameter"),
     (["--s0", "nan"], "s0"),

@@ -89,7 +89,7 @@ def test_bad_specs_raise_value_errors(bad, message):
 
 
 def test_bad_toml_files(tmp_path):
-    cases = {"[grd]\nx = 1\n": "unknown table(s) 'grd'", "[fixed]\nseed = [1, 2]\n": "move it to [grid]",
+    cases = {"[grd]\nx = 1\n": "unknown table 'grd'", "[fixed]\nseed = [1, 2]\n": "move it to [grid]",
              "[grid]\nseed = [1\n": "cannot parse sweep config"}
     for i, (text, message) in enumerate(cases.items()):
         path = tmp_path / f"bad{i}.toml"

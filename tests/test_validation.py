@@ -36,10 +36,12 @@ def test_floats():
 
 def test_check_known_lists_valid_names():
     check_known(["a"], ["a", "b"], "argument")
-    with pytest.raises(TypeError, match=r"model 'siren' takes no argument\(s\) 'zeta'; valid: a, b"):
+    with pytest.raises(TypeError, match=r"model 'siren' takes no argument 'zeta'; valid: a, b"):
         check_known(["zeta", "a"], ["a", "b"], "argument", owner="model 'siren'")
-    with pytest.raises(ValueError, match="unknown key"):
+    with pytest.raises(ValueError, match="unknown key 'z'; valid: a"):
         check_known(["z"], ["a"], "key", exc=ValueError)
+    with pytest.raises(ValueError, match=r"unknown \[grid\] keys 'x', 'y' in 'f.toml'; valid keys: a"):
+        check_known(["y", "x", "a"], ["a"], "[grid] key", exc=ValueError, valid="valid keys", where=" in 'f.toml'")
 
 
 def test_parse_key_values():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..validation import positive_float
 from .options import LazyChoice, preset_names
 
 __all__ = ["diagnose"]
@@ -30,8 +31,7 @@ def diagnose(target, preset, first_omega, width, depth, num_samples, offset, see
     from ..devices import resolve_device
     from ..bottleneck import diagnose_target
 
-    if rtol < 0:
-        raise ValueError(f"--rtol must be >= 0, got {rtol}")
+    positive_float(rtol, "--rtol", allow_zero=True)
     result = diagnose_target(target, preset, first_omega=first_omega, width=width, depth=depth,
                              num_samples=num_samples, offset=offset, seed=seed, window=window, rtol=rtol,
                              device=resolve_device(device))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from ..validation import positive_int
+from ..validation import positive_float, positive_int
 from .options import model_option
 
 __all__ = ["ntk", "model_kwargs", "summary_lines"]
@@ -133,8 +133,7 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
             positive_int(value, f"--{name}")
     if n < 2:
         raise ValueError(f"--n must be at least 2, got {n}")
-    if not rtol >= 0 or rtol == float("inf"):
-        raise ValueError(f"--rtol must be a finite number >= 0, got {rtol}")
+    positive_float(rtol, "--rtol", allow_zero=True)
     if out and Path(out).exists() and not overwrite:
         raise FileExistsError(f"--out file '{out}' exists; pass --overwrite to replace it")
     dev = resolve_device(device)

@@ -21,6 +21,7 @@ from .base import INR, ComplexGabor, Finer, Gauss, INRLayer, ReLU, sitzmann_firs
 from .encodings import PositionalEncoding, RandomFourierFeatures
 from .registry import register_model
 from .siren import _check_omega, check_size, siren_layers
+from ..validation import positive_float
 
 __all__ = ["finer", "finerpp", "gauss", "wire", "relu_pe", "siren_rff"]
 
@@ -61,9 +62,7 @@ def finerpp(in_features: int = 1, out_features: int = 1, width: int = 256, depth
     A larger first-layer bias pushes pre-activations onto the steeper part of
     ``(|z|+1) z`` so the network starts with a broader spectrum (FINER, Sec. 3.3).
     """
-    bias_scale = float(bias_scale)
-    if not math.isfinite(bias_scale) or bias_scale < 0:
-        raise ValueError(f"bias_scale must be a finite number >= 0, got {bias_scale!r}")
+    bias_scale = positive_float(bias_scale, "bias_scale", allow_zero=True)
     model = finer(in_features, out_features, width, depth, first_omega, hidden_omega)
     with torch.no_grad():
         model.layers[0].linear.bias.uniform_(-bias_scale, bias_scale)

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from ..validation import positive_float, positive_int
+
 __all__ = ["PositionalEncoding", "RandomFourierFeatures"]
 
 
@@ -18,9 +20,7 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, in_features: int, num_frequencies: int) -> None:
         super().__init__()
-        if isinstance(num_frequencies, bool) or not isinstance(num_frequencies, int) \
-                or num_frequencies < 1:
-            raise ValueError(f"num_frequencies must be a positive integer, got {num_frequencies!r}")
+        positive_int(num_frequencies, "num_frequencies")
         self.in_features = in_features
         self.num_frequencies = num_frequencies
         self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(num_frequencies),
@@ -47,11 +47,8 @@ class RandomFourierFeatures(nn.Module):
 
     def __init__(self, in_features: int, num_features: int, sigma: float) -> None:
         super().__init__()
-        sigma = float(sigma)
-        if not math.isfinite(sigma) or sigma <= 0:
-            raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
-        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        sigma = positive_float(sigma, "sigma")
+        positive_int(num_features, "num_features")
         self.in_features = in_features
         self.sigma = sigma
         self.register_buffer("B", torch.randn(num_features, in_features) * sigma)

@@ -9,13 +9,12 @@ Deep Neural Networks: Noise is All You Need", arXiv 2509.09719 (WINNER, Eqns 7-9
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from .base import INR, INRLayer, Sine, sitzmann_first_init_, sitzmann_hidden_init_
 from .registry import register_model
+from ..validation import positive_float, positive_int
 
 __all__ = ["siren", "siren2", "apply_winner_noise_", "check_size"]
 
@@ -24,15 +23,11 @@ def check_size(width: int, depth: int, in_features: int = 1, out_features: int =
     """Raise ``ValueError`` unless every size is a positive integer."""
     for name, value in (("width", width), ("depth", depth), ("in_features", in_features),
                         ("out_features", out_features)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        positive_int(value, name)
 
 
 def _check_omega(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
+    return positive_float(value, name)
 
 
 def siren_layers(
@@ -86,10 +81,7 @@ def siren(
 
 
 def _check_scale(name: str, value: float) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
+    return positive_float(value, name, allow_zero=True)
 
 
 def apply_winner_noise_(

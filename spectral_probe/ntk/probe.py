@@ -21,8 +21,9 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..cadence import completed_epochs, is_due
+from ..cadence import check_every, completed_epochs, is_due
 from ..training import Callback
+from ..validation import nonnegative_int, positive_int
 from .dataset import NORMALISATION, spectrum_coords
 from .eig import ntk_topk
 from .empirical import empirical_ntk
@@ -65,11 +66,9 @@ class NTKSnapshot(Callback):
     def __init__(self, every: int = 50, *, top_k: int = 0, stride: int = 1, rtol: float = 0.0,
                  dtype: torch.dtype | None = None, at_start: bool = True,
                  writer=None, group: str = "ntk") -> None:
-        for name, value in (("every", every), ("stride", stride)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
-            raise ValueError(f"top_k must be an integer >= 0, got {top_k!r}")
+        check_every(every)
+        positive_int(stride, "stride")
+        nonnegative_int(top_k, "top_k")
         self.every, self.top_k, self.stride, self.rtol = every, top_k, stride, float(rtol)
         self.dtype, self.at_start, self.writer, self.group = dtype, at_start, writer, group
         self.epochs: list[int] = []

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..validation import positive_float
 from .structured import LayerFactors
 
 __all__ = [
@@ -311,8 +312,7 @@ def spectrum_from_factors(
     """
     if not factors:
         raise ValueError("no layer factors given")
-    if rtol < 0 or not math.isfinite(rtol):
-        raise ValueError(f"rtol must be a finite number >= 0, got {rtol!r}")
+    positive_float(rtol, "rtol", allow_zero=True)
     n = factors[0].a.shape[0]
     workers = torch.get_num_threads() if workers is None else workers
     blocks = _blocks(factors, rtol)

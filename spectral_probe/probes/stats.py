@@ -34,6 +34,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import torch
 
+from ..validation import positive_int
+
 __all__ = [
     "Histogram", "Moments", "Spectrum", "Spectrum2D",
     "as_tensor", "flatten_neurons", "moments", "uniform_edges", "range_edges", "uniform_counts", "histogram",
@@ -129,8 +131,7 @@ def moments(x) -> Moments:
 def uniform_edges(lo: float, hi: float, bins: int, *, device=None,
                   dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """``bins + 1`` equally spaced edges on ``[lo, hi]``, shape (bins + 1,)."""
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    positive_int(bins, "bins")
     if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
         raise ValueError(f"histogram range must be finite with hi > lo, got ({lo}, {hi})")
     return torch.linspace(lo, hi, bins + 1, device=device, dtype=dtype)
@@ -144,8 +145,7 @@ def range_edges(x, bins: int, margin: float = 0.05) -> torch.Tensor:
     Tensor
         Shape (bins + 1,), float64, on ``x``'s device.
     """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    positive_int(bins, "bins")
     x = _real(as_tensor(x))
     lo, hi = torch.aminmax(x.detach().reshape(-1))
     lo, hi = lo.to(torch.float64), hi.to(torch.float64)

@@ -16,6 +16,7 @@ import numpy as np
 from .filelock import WriterLock, writer_alive
 from .reader import list_groups, needs_recovery, recover
 from .space import RESERVE_BYTES, check_space
+from ..validation import positive_int
 from .schema import (COMMITTED, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_WRITING, SCHEMA_NAME,
                      SCHEMA_VERSION, STEP, Var, _as_var, _check_name, _create_data, _create_empty, _decode,
                      _is_text, _jsonable, _Layout, _MAX_CHUNK_ROWS, _package_version, _string_data,
@@ -61,8 +62,7 @@ class TrajectoryWriter:
                  reserve_bytes: int = RESERVE_BYTES) -> None:
         if overwrite and resume:
             raise ValueError("choose overwrite=True (replace the file) or resume=True (continue it), not both")
-        if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
-            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
+        positive_int(flush_every, "flush_every")
         self.path = Path(path)
         self.config = dict(config or {})
         self.flush_every = flush_every

@@ -27,7 +27,7 @@ from typing import Sequence
 
 from ..models import list_models
 from ..presets import list_presets
-from ..validation import parse_key_values, parse_value
+from ..validation import check_known, parse_key_values, parse_value, positive_int
 from .params import DEFAULTS, applies_to, check_key, coerce
 
 __all__ = ["SETTINGS", "SweepSpec", "load_config", "parse_grid_args", "parse_set_args", "parse_value"]
@@ -100,13 +100,12 @@ def _known(key: str, where: str) -> bool:
 
 
 def _check_setting(key: str, value) -> None:
-    if key not in SETTINGS:
-        raise ValueError(f"unknown [sweep] key {key!r}; valid keys: {', '.join(SETTINGS)}")
+    check_known([key], list(SETTINGS), "[sweep] key", exc=ValueError, valid="valid keys")
     kind = SETTINGS[key]
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ValueError(f"[sweep] {key} must be {getattr(kind, '__name__', kind)}, got {value!r}")
-    if kind is int and value < 1:
-        raise ValueError(f"[sweep] {key} must be a positive integer, got {value!r}")
+    if kind is int:
+        positive_int(value, f"[sweep] {key}")
 
 
 def _coerce_list(key: str, values) -> list:
@@ -149,10 +148,7 @@ def load_config(path: str | Path) -> SweepSpec:
         raise FileNotFoundError(f"no sweep config at '{path}'") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"cannot parse sweep config '{path}': {exc}") from None
-    unknown = sorted(set(data) - set(_TABLES))
-    if unknown:
-        raise ValueError(f"unknown table(s) {', '.join(map(repr, unknown))} in '{path}'; "
-                         f"valid tables: {', '.join(f'[{t}]' for t in _TABLES)}")
+    check_known(data, list(_TABLES), "table", exc=ValueError, valid="valid tables", where=f" in '{path}'")
     for table in _TABLES:
         if not isinstance(data.get(table, {}), dict):
             raise ValueError(f"'{table}' in '{path}' must be a table ([{table}])")

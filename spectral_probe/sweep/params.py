@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from ..models import list_models, model_parameters
 from ..models.registry import registry_version
+from ..validation import check_known
 
 __all__ = ["RUN_KEYS", "TRAIN_KEYS", "DEFAULTS", "valid_keys", "applies_to", "coerce", "check_key"]
 
@@ -60,7 +61,7 @@ def valid_keys() -> list[str]:
 def check_key(key: str, where: str = "sweep") -> None:
     """Raise ValueError naming the valid keys when ``key`` is not one."""
     if key not in RUN_KEYS and key not in TRAIN_KEYS and key not in _model_keys():
-        raise ValueError(f"unknown {where} key {key!r}; valid keys: {', '.join(valid_keys())}")
+        check_known([key], valid_keys(), f"{where} key", exc=ValueError, valid="valid keys")
 
 
 def applies_to(key: str) -> frozenset[str]:
