@@ -10,7 +10,6 @@ from torch.func import functional_call, jacrev, vmap
 
 from spectral_probe import build_model, fit, load_target
 from spectral_probe.probes import stats
-from spectral_probe.ntk import paused_hooks
 from spectral_probe.probes import Probe, list_hook_points, paused, select_hook_points
 from spectral_probe.probes.cache import freq_axis
 from spectral_probe.training import Callback
@@ -112,7 +111,7 @@ def test_probe_is_inert_under_torch_func(siren, x):
         batched = vmap(lambda xi: siren(xi[None])[0])(x[:4])
         with paused():
             siren(x)
-        with paused_hooks(siren):
+        with paused(siren):
             siren(x)
     assert probe.commit(0) is None                 # nothing recorded, nothing raised
     assert jac["layers.0.linear.weight"].shape == (16, 1) and batched.shape == (4, 1)

@@ -11,13 +11,14 @@
   to the authors' figures are documented there.
 * :func:`analyze_ntk` / :func:`ntk_dataset` -- one-call pipeline and xarray output.
 * :class:`NTKSnapshot` -- training callback recording S(k) every M epochs.
-* :func:`paused_hooks` -- silence probes' forward hooks during NTK computations.
+* :func:`paused_hooks` -- alias of :func:`spectral_probe.hooks.paused` (``paused(model)``
+  detaches the model's forward hooks during NTK computations).
 """
 
+from ..hooks import paused as paused_hooks
 from .analysis import NTKResult, analyze_ntk, spectrum_without_kernel
 from .eig import NTKEigen, decay_profile, ntk_eigh, ntk_topk
 from .empirical import Implementation, count_parameters, empirical_ntk, resolve_implementation
-from .hooks import paused_hooks
 from .memory import DenseKernelTooLarge
 from .operator import NTKOperator, ntk_operator
 from .spectrum import (authors_convention, high_frequency_share, normalized_kernel,

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, jvp, vjp, vmap
 
-from .hooks import paused_hooks
+from ..hooks import paused
 from .memory import check_memory
 from .structured import capture_factors, structured_kernel_sum, structured_kernels, \
     structured_layers, supports_structured
@@ -167,7 +167,7 @@ class RealView:
 
 def output_channels(model: nn.Module, x: torch.Tensor, params: dict, others: dict) -> int:
     """Number of output channels ``C``, from one forward pass on ``x[:1]`` (hooks paused)."""
-    with paused_hooks(model), torch.no_grad():
+    with paused(model), torch.no_grad():
         out = functional_call(model, ({**params, **others},), (x[:1],))
     return 1 if out.dim() == 1 else int(out.shape[1])
 
@@ -242,7 +242,7 @@ def empirical_ntk(
     model
         Any module mapping ``(N, d_in)`` to ``(N, C)`` (or ``(N,)``).  Forward
         hooks on it are paused while the kernel is computed
-        (:func:`~spectral_probe.ntk.paused_hooks`).
+        (:func:`~spectral_probe.hooks.paused`).
     x1, x2
         Inputs of shape ``(N1, d_in)`` and ``(N2, d_in)``; ``x2=None`` means ``x1``.
     implementation
@@ -292,7 +292,7 @@ def empirical_ntk(
         need += (x1.shape[0] + (0 if x2 is None else n2)) * c * count_parameters(model) * item
         what += " with its Jacobians"
     check_memory(need, what, device=x1.device, max_bytes=max_bytes)
-    with paused_hooks(model):
+    with paused(model):
         if impl is Implementation.STRUCTURED:
             own = all(p.dtype == params[n].dtype and p.device == params[n].device
                       for n, p in model.named_parameters() if p.requires_grad)

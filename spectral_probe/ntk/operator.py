@@ -9,7 +9,7 @@ from torch.func import jvp, vjp
 
 from .empirical import Implementation, RealView, check_inputs, check_parameters, \
     output_channels, prepare_tensors, resolve_implementation
-from .hooks import paused_hooks
+from ..hooks import paused
 from .structured import LayerFactors, capture_factors, structured_matmat
 
 __all__ = ["NTKOperator", "ntk_operator"]
@@ -86,7 +86,7 @@ def _generic_matmat(model, params, others, x, c):
         vec = v.dim() == 1
         v2 = v.unsqueeze(1) if vec else v
         out = torch.zeros_like(v2)
-        with paused_hooks(model):
+        with paused(model):
             _, vjp_fn = vjp(lambda p: view.call(p, x), view.real)
             for col in range(v2.shape[1]):
                 for ch in range(c):

@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..models.base import INR, Activation, HookPoint
-from .hooks import paused_hooks
+from ..hooks import paused
 
 __all__ = [
     "LayerFactors",
@@ -163,7 +163,7 @@ def _capture_chunk(model, layers, tensors, x):
             outputs[i] = out
         return hook
 
-    with paused_hooks(model), torch.enable_grad():
+    with paused(model), torch.enable_grad():
         handles = [lin.register_forward_hook(make_hook(i)) for i, (_, lin) in enumerate(layers)]
         try:
             out = model(x) if tensors is None else functional_call(model, tensors, (x,))

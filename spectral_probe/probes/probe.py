@@ -18,9 +18,9 @@ reduced with ``complex_part`` (default: the real part).
 
 Hooks are registered only while a probe step runs (or inside
 :meth:`Probe.hooks`) and removed in ``finally``, so training steps pay nothing
-and exceptions leave no hooks behind.  Hooks are inert while
-:func:`paused` is active and when they see tensors of a ``torch.func``
-transform (``vmap``/``jacrev``, functorch#1054).  With ``torch.compile``,
+and exceptions leave no hooks behind.  Hooks are inert inside
+:func:`~spectral_probe.hooks.paused` and when they see tensors of a
+``torch.func`` transform (``vmap``/``jacrev``, functorch#1054).  With ``torch.compile``,
 compile after the probe's hooks are registered or use ``probe.step`` on the
 eager model (pytorch#117758).
 """
@@ -28,7 +28,6 @@ eager model (pytorch#117758).
 from __future__ import annotations
 
 import math
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -39,7 +38,9 @@ import torch
 from torch import nn
 
 from . import stats
+from .. import _compat
 from ..cadence import check_every, completed_epochs, is_due
+from ..hooks import inside_transform, is_paused, paused
 from ..models.base import HookPoint
 from .cache import ProbeCache, activation_layout, freq_axis, stack_points
 from .registry import active_statistics
@@ -50,9 +51,8 @@ __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", 
            "Probe", "ProbeCache"]
 
 KINDS = ("pre", "post")
-_LINEAR = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)
+_LINEAR = (nn.Linear, nn.Bilinear, _compat.CONV_BASE)
 _COMPLEX_PARTS = {"real": torch.real, "imag": torch.imag, "abs": torch.abs, "angle": torch.angle}
-_STATE = threading.local()
 #: ``bin_range="auto"``: the output's scale follows the fit, hidden layers keep theirs
 _AUTO_RANGE = {"output": "adaptive", "*": "first"}
 
@@ -141,34 +141,6 @@ def select_hook_points(model: nn.Module, layers: str | Sequence[str] | None = "*
             raise ValueError(f"unknown layer {pattern!r}; valid names: {_describe(points)}")
         chosen |= hits
     return [p for n, p in points.items() if n in chosen]
-
-
-# --------------------------------------------------------------------------- pausing
-@contextmanager
-def paused() -> Iterator[None]:
-    """Silence every probe hook in this thread (nestable); the NTK code can use it too."""
-    _STATE.depth = getattr(_STATE, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _STATE.depth -= 1
-
-
-def is_paused() -> bool:
-    """True inside :func:`paused`."""
-    return getattr(_STATE, "depth", 0) > 0
-
-
-def _inside_transform(t: torch.Tensor) -> bool:
-    """True for tensors seen inside ``torch.func`` transforms or while compiling."""
-    active = getattr(torch._C, "_are_functorch_transforms_active", None)
-    if active is not None and active():
-        return True
-    functorch = getattr(torch._C, "_functorch", None)
-    if functorch is not None and functorch.is_functorch_wrapped_tensor(t):
-        return True
-    compiling = getattr(torch.compiler, "is_compiling", None)
-    return bool(compiling is not None and compiling())
 
 
 # --------------------------------------------------------------------------- probe
@@ -292,7 +264,7 @@ class Probe(Callback):
         return hook
 
     def _observe(self, name: str, output) -> None:
-        if is_paused() or not isinstance(output, torch.Tensor) or _inside_transform(output):
+        if is_paused() or not isinstance(output, torch.Tensor) or inside_transform(output):
             return
         x = output.detach()
         if x.is_complex():
@@ -357,7 +329,7 @@ class Probe(Callback):
 
         def make(name):
             def hook(module, args, output):
-                if isinstance(output, torch.Tensor) and not is_paused() and not _inside_transform(output):
+                if isinstance(output, torch.Tensor) and not is_paused() and not inside_transform(output):
                     seen[name] = output.detach().to(self.device, copy=True)
             return hook
         try:
