@@ -66,3 +66,20 @@ def test_every_registered_command_resolves_and_is_listed():
     listing = main.get_help(ctx)
     for name in COMMANDS:
         assert f"  {name} " in listing
+
+
+def test_version_license_and_typing_marker_in_one_place():
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    import spectral_probe
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "spectral_probe._version.__version__"
+    assert spectral_probe.__version__ == importlib.metadata.version("spectral-probe")
+    assert project["project"]["license"] == "MIT" and "MIT License" in (root / "LICENSE").read_text()
+    assert (root / "spectral_probe" / "py.typed").exists()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["spectral_probe"]

@@ -13,7 +13,7 @@ import sys
 
 import click
 
-__all__ = ["main", "COMMANDS", "UserError"]
+__all__ = ["main", "COMMANDS"]
 
 #: command name -> ("module:attribute" of a click command, one-line help for the command list).
 #: Listing the commands (``spectral-probe --help``) reads the help from here and imports nothing;

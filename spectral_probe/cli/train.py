@@ -11,7 +11,7 @@ import click
 from ..validation import parse_key_values
 from .options import LazyChoice, model_option, preset_names
 
-__all__ = ["train", "demo", "models", "parse_params", "train_options"]
+__all__ = ["train", "demo", "models"]
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:

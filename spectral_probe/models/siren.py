@@ -16,7 +16,7 @@ from .base import INR, INRLayer, Sine, sitzmann_first_init_, sitzmann_hidden_ini
 from .registry import register_model
 from ..validation import positive_float, positive_int
 
-__all__ = ["siren", "siren2", "apply_winner_noise_", "check_size"]
+__all__ = ["siren", "siren2", "apply_winner_noise_"]
 
 
 def check_size(width: int, depth: int, in_features: int = 1, out_features: int = 1) -> None:

@@ -21,8 +21,7 @@ import torch
 from . import stats
 from .registry import STATISTICS, active_statistics
 
-__all__ = ["STAT_NAMES", "STAT_DIMS", "ProbeCache", "ActivationLayout", "activation_layout", "freq_axis",
-           "stack_points"]
+__all__ = ["STAT_NAMES", "STAT_DIMS", "ProbeCache", "freq_axis"]
 
 _ORDER = ("pre", "post")
 
