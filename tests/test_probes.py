@@ -254,3 +254,63 @@ def test_register_statistic_refuses_bad_entries():
         register_statistic(Statistic("act_count", (), "i8", None, lambda p, c: 0))
     with pytest.raises(ValueError, match="already have the probe's coordinates"):
         register_statistic(Statistic("act_x", ("freq",), "f4", None, lambda p, c: 0, coords={"freq": [0]}))
+
+
+def _dropout_batchnorm_model() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 32), nn.BatchNorm1d(32), nn.Dropout(0.5), nn.Tanh(), nn.Linear(32, 1))
+    with torch.no_grad():                                   # running stats that differ from the batch's
+        model[1].running_mean.fill_(0.3)
+        model[1].running_var.fill_(4.0)
+    return model
+
+
+def test_probe_mode_eval_by_default_and_restores_every_submodule(x):
+    model = _dropout_batchnorm_model()
+    model.train()
+    model[2].eval()                                         # a user's mixed modes come back as they were
+    before = [m.training for m in model.modules()]
+    running = model[1].running_mean.clone()
+    ev = Probe("1", every=1).step(0, model, x)["1"]         # BatchNorm output (pre of no linear: a post)
+    with torch.no_grad():
+        pre = model[0](x)
+        expected = (pre - 0.3) / torch.sqrt(torch.tensor(4.0) + model[1].eps) * model[1].weight + model[1].bias
+    assert float(ev["act_mean"]) == pytest.approx(float(expected.mean()), rel=1e-5)
+    assert [m.training for m in model.modules()] == before
+    assert torch.equal(model[1].running_mean, running)      # eval forward leaves the running stats alone
+    tr = Probe("1", every=1, mode="train").step(0, model, x)["1"]
+    with torch.no_grad():                                   # batch statistics
+        batch = torch.nn.functional.batch_norm(pre, None, None, model[1].weight, model[1].bias, training=True,
+                                               eps=model[1].eps)
+    assert float(tr["act_mean"]) == pytest.approx(0.0, abs=1e-5)
+    assert float(tr["act_std"]) == pytest.approx(float(batch.std(unbiased=False)), rel=1e-5)
+    assert float(ev["act_mean"]) != pytest.approx(float(tr["act_mean"]), abs=1e-3)
+    assert [m.training for m in model.modules()] == before
+    assert not torch.equal(model[1].running_mean, running)  # a train-mode forward updates them (documented)
+    model.eval()
+    ev = Probe("1", every=1).step(0, model, x)["1"]
+    as_is = Probe("2", every=1, mode="as-is").step(0, model, x)["2"]       # eval: dropout is the identity
+    assert float(as_is["act_std"]) == pytest.approx(float(ev["act_std"]), rel=1e-6)
+    assert not any(m.training for m in model.modules())
+    model.train()
+    torch.manual_seed(1)
+    as_is = Probe("2", every=1, mode="as-is").step(0, model, x)["2"]       # train: dropout and batch stats
+    torch.manual_seed(1)
+    train = Probe("2", every=1, mode="train").step(0, model, x)["2"]
+    assert float(as_is["act_std"]) == float(train["act_std"])
+    assert float(as_is["act_std"]) != pytest.approx(float(Probe("2", every=1).step(0, model, x)["2"]["act_std"]),
+                                                    rel=0.1)
+
+
+def test_probe_mode_is_restored_when_the_forward_raises(x):
+    class Boom(nn.Module):
+        def forward(self, t):
+            raise RuntimeError("boom")
+
+    model = nn.Sequential(nn.Linear(1, 4), nn.Dropout(0.1), Boom())
+    model.train()
+    with pytest.raises(RuntimeError, match="boom"):
+        Probe("0", every=1).step(0, model, x)
+    assert all(m.training for m in model.modules())
+    with pytest.raises(ValueError, match="unknown mode 'test'; valid: eval, train, as-is"):
+        Probe(mode="test")

@@ -46,11 +46,14 @@ from .cache import ProbeCache, activation_layout, freq_axis, stack_points
 from .registry import active_statistics
 from .summary import summarize, unpack
 from ..training import Callback, TrainState
+from ..validation import check_known
 
 __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", "paused", "is_paused",
            "Probe", "ProbeCache"]
 
 KINDS = ("pre", "post")
+#: ``Probe(mode=...)``: module mode of the probe's forward pass
+MODES = ("eval", "train", "as-is")
 _LINEAR = (nn.Linear, nn.Bilinear, _compat.CONV_BASE)
 _COMPLEX_PARTS = {"real": torch.real, "imag": torch.imag, "abs": torch.abs, "angle": torch.angle}
 #: ``bin_range="auto"``: the output's scale follows the fit, hidden layers keep theirs
@@ -143,6 +146,21 @@ def select_hook_points(model: nn.Module, layers: str | Sequence[str] | None = "*
     return [p for n, p in points.items() if n in chosen]
 
 
+@contextmanager
+def _mode(model: nn.Module, mode: str) -> Iterator[None]:
+    """Run the block with ``model`` in ``mode``; every submodule's own mode is restored afterwards."""
+    if mode == "as-is":
+        yield
+        return
+    before = [(module, module.training) for module in model.modules()]
+    model.train(mode == "train")
+    try:
+        yield
+    finally:
+        for module, training in before:
+            module.training = training
+
+
 # --------------------------------------------------------------------------- probe
 class Probe(Callback):
     """Per-layer activation statistics every ``every`` epochs; a training-loop callback.
@@ -170,6 +188,16 @@ class Probe(Callback):
     keep
         Also keep the raw activations of the latest probe step in
         ``probe.cache`` (``probe.cache["layers.0.pre"]``).
+    mode
+        Module mode of the probe's forward pass (:meth:`step`, :meth:`capture`):
+        ``"eval"`` (default) runs it in eval mode -- Dropout off, BatchNorm on its
+        running statistics -- so the statistics describe the model as it
+        predicts, not one noisy training forward; ``"train"`` runs it in train
+        mode (Dropout active; BatchNorm normalises with the batch and *updates
+        its running statistics*); ``"as-is"`` keeps whatever mode the model is
+        in.  The mode of every submodule is restored afterwards, even when the
+        forward raises.  Models without such layers (all bundled INRs) give the
+        same statistics in every mode.
     device
         Where the cache lives (statistics are computed on the model's device).
     writer
@@ -192,13 +220,14 @@ class Probe(Callback):
     def __init__(self, layers: str | Sequence[str] | None = "*", *, every: int = 100, bins=64,
                  bin_range="auto", margin: float = 0.05, psd: str | None = "mean", keep: bool = False,
                  device: str | torch.device = "cpu", writer=None, group: str = "activations",
-                 complex_part: str = "real", grid_shape: Sequence[int] | None = None) -> None:
+                 complex_part: str = "real", grid_shape: Sequence[int] | None = None, mode: str = "eval") -> None:
         every = check_every(every)
+        check_known([mode], MODES, "mode", exc=ValueError)
         if complex_part not in _COMPLEX_PARTS:
             raise ValueError(f"unknown complex_part {complex_part!r}; choose {', '.join(_COMPLEX_PARTS)}")
         if psd is not None:
             stats._check_method(psd)
-        self.layers, self.every, self.bins, self.bin_range = layers, every, bins, bin_range
+        self.layers, self.every, self.bins, self.bin_range, self.mode = layers, every, bins, bin_range, mode
         self.margin, self.psd, self.keep = float(margin), psd, bool(keep)
         self.device = torch.device(device)
         self.writer, self.group, self.complex_part = writer, group, complex_part
@@ -318,7 +347,7 @@ class Probe(Callback):
         if not (force or self.due(epoch)):
             return None
         self._set_grid(inputs)
-        with torch.no_grad(), self.hooks(model):
+        with torch.no_grad(), _mode(model, self.mode), self.hooks(model):
             model(inputs)
         return self.commit(epoch)
 
@@ -335,7 +364,7 @@ class Probe(Callback):
         try:
             for point in self.attach(model):
                 handles.append(point.module.register_forward_hook(make(point.name)))
-            with torch.no_grad():
+            with torch.no_grad(), _mode(model, self.mode):
                 out = model(inputs)
         finally:
             for handle in handles:
@@ -379,6 +408,7 @@ class Probe(Callback):
         attrs = {"psd_method": self.psd or "none", "psd_kind": "radial" if len(self.grid_shape) == 2 else "1d",
                  "freq_units": "cycles per sample", "grid_shape": list(self.grid_shape),
                  "bin_range": str(self.bin_range), "complex_part": self.complex_part, "every": self.every,
+                 "mode": self.mode,
                  "hook_points": {p.name: [p.layer, p.kind] for p in self._points},
                  **{s.name: s.description for s in active_statistics(bool(self.psd)) if s.description}}
         writer.declare(self.group, variables=layout.variables, coords=layout.coords, attrs=attrs)
