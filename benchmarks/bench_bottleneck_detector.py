@@ -3,7 +3,7 @@
 Every run trains the full schedule (no early stop) with ``BottleneckWatch(every=10)``; the
 ground truth is the run's own outcome: *bottleneck* when its best PSNR stays within 1 dB of the
 zero-output floor over the whole run.  The detector must flag those within the first 20 % of
-the run and never flag the others.  Targets: the two named in the issue (tetris, the tetris-like
+the run and never flag the others.  Targets: the two the watch was designed on (tetris, the tetris-like
 ``synthetic:broadband``) plus held-out ones no setting was chosen on (the Eqn 5 high tones,
 gt_bach at offset 65536, the Eqn 5 low tones, a low-pass broadband signal 0-0.05 x Nyquist).
 

@@ -207,8 +207,8 @@ def make_run(
 
 
 #: CPU seconds per (sample x width^2 x layer) of one full-batch epoch on this project's 2-core machine:
-#: the quick preset measured 0.085 s/epoch (bench_bottleneck.py: 11-13 epochs/s); the guide's measured
-#: 4-5 s/epoch for paper-size audio gives 1.4-1.7e-10, so this is a rough middle value
+#: the quick preset measured 0.085 s/epoch (bench_bottleneck.py: 11-13 epochs/s); paper-size audio
+#: (150,000 samples, 4 x 222) measured 4-5 s/epoch there, i.e. 1.4-1.7e-10, so this is a rough middle value
 CPU_SECONDS_PER_UNIT = 1.2e-10
 
 

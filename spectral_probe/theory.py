@@ -8,12 +8,13 @@ References
   ``sin`` of a wide normal is arcsine-distributed on [-1, 1].
 * Chandravamsi et al., arXiv 2509.09719, Theorem 3.1: adding WINNER noise
   ``eta ~ N(0, (s/omega)^2)`` (Eqn 8) to such weights gives a Gaussian
-  pre-activation of standard deviation ``sqrt(1 + d s^2 / 2)``.  The theorem's
-  text could not be retrieved (notes/paper.md item 6); the form implemented
-  here is the one of the authors' notebook, derived in :func:`theorem31_std`.
-* Proposition 1 of the same paper (text not retrieved either): the PSD is
-  quadratic in the signal, so scaling a signal by ``a`` scales its PSD by
-  ``a^2`` (:func:`proposition1_psd`).
+  pre-activation of standard deviation ``sqrt(1 + d s^2 / 2)`` (Theorem 3.1 and
+  the caption of Fig. 5, for arcsine inputs and bias-free layers), derived in
+  :func:`theorem31_std`.
+* Proposition 1 of the same paper: with ``w_a ~ U(-a, a)^d`` the PSD of
+  ``w_a^T x`` is ``a^2`` times that of ``w_1^T x``; the PSD is quadratic in the
+  signal, so scaling a signal by ``a`` scales its PSD by ``a^2``
+  (:func:`proposition1_psd`).
 
 Bias term
 ---------

@@ -4,11 +4,11 @@ One table, :data:`FIGURE_SIZES`: ``preset -> figure -> {name: value}``.  The
 recipes read it with :func:`figure_sizes`, which also applies keyword
 overrides (``compute_fig7("quick", width=64)``) and rejects unknown names.
 
-Where the paper states a size (issue 5: Fig 7 ``4 x 256, omega0 30, 2^10
-inputs``; Fig 8 ``4 x 2048, 2^10 inputs, s0 = 100, s1 = 1``; Fig 13 ``2048 wide,
-16,384 inputs``; Fig 14 ``4 x 256``) ``paper`` uses it.  The paper's text could
-not be retrieved (notes/paper.md), so the epochs of the training figures and
-the Fig 6 grid are our choices; ``paper`` then follows the project's
+Where the paper states a size (arXiv 2509.09719: Fig 7 caption ``4 x 256,
+omega0 30, 2^10 inputs``; Fig 8 caption ``4 x 2048, 2^10 inputs, s0 = 100,
+s1 = 1``; Sec. A on Fig 13 ``2048 wide, 16,384 inputs``; Fig 14 caption
+``4 x 256``) ``paper`` uses it.  The epochs of the training figures and the
+Fig 6 grid are our choices; ``paper`` then follows the project's
 ``presets.PRESETS["paper"]`` (150,000 samples, 4 x 222) or the authors'
 scripts (1000 audio epochs, 500 image epochs).
 
