@@ -20,11 +20,12 @@ COMMANDS: dict[str, str] = {
     "watch": "spectral_probe.cli.watch:watch",
     "demo": "spectral_probe.cli.train:demo",
     "train": "spectral_probe.cli.train:train",
-    "models": "spectral_probe.cli.train:models",
+    "models": "spectral_probe.cli.models:models",
     "ntk": "spectral_probe.cli.ntk:ntk",
     "figure": "spectral_probe.cli.figure:figure",
     "diagnose": "spectral_probe.cli.diagnose:diagnose",
     "sweep": "spectral_probe.cli.sweep:sweep",
+    "export": "spectral_probe.cli.export:export",
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)
