@@ -60,8 +60,10 @@ class RunExporter:
     def __init__(self, path: str | os.PathLike, logdir: str | os.PathLike, *, images: bool = True,
                  overwrite: bool = False) -> None:
         from ..store import open_run
+        from ..store.filelock import writer_alive
 
         self.path = Path(path)
+        self._alive = writer_alive(self.path)  # checked before each read: rows committed before it died are read
         self.tree = open_run(self.path)        # refuses missing, damaged and foreign files before any output
         self.sink = EventSink(logdir, images=images, overwrite=overwrite)
         self.last: dict[str, int] = {}
@@ -71,8 +73,11 @@ class RunExporter:
 
     @property
     def status(self) -> str:
+        """State of the file as last read: ``"closed"``, ``"failed"``, ``"writing"`` (its writer was alive)
+        or ``"crashed"`` (left open by a writer that is gone)."""
         root = self.tree.dataset
-        return _STATUS.get(int(root["run_status"]), "unknown") if "run_status" in root else "closed"
+        status = _STATUS.get(int(root["run_status"]), "unknown") if "run_status" in root else "closed"
+        return "crashed" if status == "writing" and not self._alive else status
 
     def _new(self, name: str):
         """Rows of group ``name`` after the last exported step (None when there are none)."""
@@ -93,8 +98,10 @@ class RunExporter:
     def update(self, reread: bool = True) -> int:
         """Export the rows committed since the last update; returns how many rows were new."""
         from ..store import open_run
+        from ..store.filelock import writer_alive
 
         if reread and self._started:
+            self._alive = writer_alive(self.path)
             self.tree = open_run(self.path)
         groups = self.tree.children
         if not self._started:
@@ -178,8 +185,6 @@ def export_tensorboard(path: str | os.PathLike, logdir: str | os.PathLike, *, fo
     -------
     ExportReport
     """
-    from ..store.filelock import writer_alive
-
     interval = positive_float(interval, "interval")
     if timeout is not None:
         timeout = positive_float(timeout, "timeout")
@@ -187,11 +192,10 @@ def export_tensorboard(path: str | os.PathLike, logdir: str | os.PathLike, *, fo
     start = time.monotonic()
     try:
         while True:
-            alive = writer_alive(Path(path))      # before reading: rows committed before it died are read
             new = exporter.update()
             if on_update is not None:
                 on_update(new)
-            if not follow or exporter.status != "writing" or not alive:
+            if not follow or exporter.status != "writing":
                 break
             if timeout is not None and time.monotonic() - start > timeout:
                 break

@@ -40,7 +40,7 @@ def draw_psnr(ax, steps, psnr, zero_psnr: float | None = None, gain_db: float | 
     if onset is not None:
         ax.axvline(onset, color="tab:purple", ls="-.", lw=1.0, label=f"bottleneck onset (epoch {onset})")
     ax.set(xlabel="epoch", ylabel="PSNR [dB]", title="training PSNR")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="lower right")
 
 
 def draw_cumulative(ax, freqs: np.ndarray, curves: Mapping[str, np.ndarray], target_cdf: np.ndarray | None,
@@ -87,6 +87,7 @@ def draw_ntk(ax, snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], target
         The target's dominant band ``(lo, hi)`` [fraction of Nyquist], shaded.
     """
     from matplotlib import colormaps
+    from matplotlib.ticker import LogLocator, NullLocator
 
     cmap = colormaps["viridis"]
     peaks = []
@@ -108,9 +109,11 @@ def draw_ntk(ax, snapshots: Sequence[tuple[int, np.ndarray, np.ndarray]], target
         ax.axvspan(band[0], band[1], color="tab:orange", alpha=0.12, label="target's dominant band")
     if peaks and np.isfinite(max(peaks)) and max(peaks) > 0:
         ax.set_ylim(max(peaks) * 1e-8, max(peaks) * 3)      # 80 dB below the highest bin
+    ax.yaxis.set_major_locator(LogLocator(numticks=6))      # few ticks: log axes dominate the draw time
+    ax.yaxis.set_minor_locator(NullLocator())
     title = "NTK S(k)" + (f" (epoch {snapshots[0][0]})" if len(snapshots) == 1 else "")
     ax.set(xlabel="frequency [fraction of Nyquist]", ylabel="share of the total", title=title, xlim=(0, 1))
-    ax.legend(fontsize=6, frameon=True, framealpha=0.8, loc="best")
+    ax.legend(fontsize=6, frameon=True, framealpha=0.8, loc="upper right")
 
 
 def render_rgb(fig) -> np.ndarray:
