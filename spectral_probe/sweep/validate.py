@@ -190,10 +190,10 @@ def validate_runs(runs: Iterable, labels: Sequence[str] = ()) -> list[Problem]:
             try:
                 targets[tkey] = _load_target(params)
             except (ValueError, TypeError, OSError) as exc:
-                targets[tkey] = exc
+                targets[tkey] = (_target_blame(params), _message(exc))
         target = targets[tkey]
-        if isinstance(target, BaseException):
-            fail(_target_blame(params), _message(target))
+        if isinstance(target, tuple):
+            fail(*target)
             continue
         try:
             _check_config(params, target, built)
