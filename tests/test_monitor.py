@@ -246,6 +246,28 @@ def test_target_spectrum_of_a_tone():
     assert ref.cdf[step - 1] < 1e-12 and ref.band == pytest.approx((k / 128, k / 128))
 
 
+def test_export_skips_groups_in_another_layout(tmp_path):
+    """A hand-written run file: its scalars are exported, an 'activations' group without the probe's layout is not."""
+    from spectral_probe.store import TrajectoryWriter, Var
+
+    path = tmp_path / "custom.h5"
+    with TrajectoryWriter(path, config={"mine": 1}) as writer:
+        writer.declare("scalars", variables={"loss": Var((), "f8")})
+        writer.declare("activations", coords={"layer": ["a", "b"], "freq": np.arange(5) / 10},
+                       variables={"psd": ("layer", "freq")})
+        writer.start()
+        for i in range(4):
+            writer.append("scalars", i, loss=0.5 ** i)
+            writer.append("activations", i, psd=np.ones((2, 5)))
+    report = export_tensorboard(path, tmp_path / "tb")
+    assert report.rows["epochs"] == 4 and report.rows["probe steps"] == 0
+    assert "skipped group 'activations' (not the spectral-probe layout: no kind, hist, hist_edges)" in report.line()
+    ea = events(tmp_path / "tb")
+    assert [e.value for e in ea.Scalars("train/loss")] == [1.0, 0.5, 0.25, 0.125]
+    assert not ea.Tags()["histograms"] and "train/psnr" not in ea.Tags()["scalars"]
+    assert len(run_figure(open_run(path)).axes) == 3                     # the watch figure copes too
+
+
 # --------------------------------------------------------------------------- bad input
 def test_logdir_that_is_a_file_or_holds_events(tmp_path, recorded):
     file = tmp_path / "afile"

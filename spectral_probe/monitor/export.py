@@ -4,7 +4,9 @@
 >>> export_tensorboard("run.h5", "runs/run", follow=True)    # and then follow it until the run ends
 
 The file is read through :func:`spectral_probe.store.open_run`, which refuses damaged and foreign
-files; only committed rows are exported.  The events equal those :class:`TensorBoardLogger`
+files; only committed rows are exported.  Groups written by spectral-probe's producers are exported
+(``scalars``, ``activations``, ``ntk``, ``bottleneck``; the ``prediction`` group gives the target);
+a group of that name in another layout is skipped and named in the report.  The events equal those :class:`TensorBoardLogger`
 writes during the same run (both feed :class:`~spectral_probe.monitor.tensorboard.EventSink`).
 """
 
@@ -35,10 +37,23 @@ class ExportReport:
     logdir: Path
     status: str
     rows: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def line(self) -> str:
         parts = ", ".join(f"{n} {g}" for g, n in self.rows.items() if n) or "nothing yet"
-        return f"wrote {parts} ({self.status} run) to {self.logdir}"
+        skipped = "".join(f"; skipped group {g!r} ({why})" for g, why in self.skipped.items())
+        return f"wrote {parts} ({self.status} run) to {self.logdir}{skipped}"
+
+
+#: what each exported group must hold (the producers' layouts); other groups are left out
+_LAYOUTS = {"scalars": ((), ("loss",)), "activations": (("layer", "kind"), ("hist", "hist_edges")),
+            "ntk": (("k",), ("spectrum",)), "bottleneck": ((), ("psnr_gain", "energy_ratio"))}
+
+
+def _layout_problem(name: str, ds) -> str | None:
+    dims, variables = _LAYOUTS[name]
+    missing = [d for d in dims if d not in ds.dims] + [v for v in variables if v not in ds]
+    return f"not the spectral-probe layout: no {', '.join(missing)}" if missing else None
 
 
 class RunExporter:
@@ -68,6 +83,7 @@ class RunExporter:
         self.sink = EventSink(logdir, images=images, overwrite=overwrite)
         self.last: dict[str, int] = {}
         self.rows: dict[str, int] = {"epochs": 0, "probe steps": 0, "NTK snapshots": 0, "watch checks": 0}
+        self.skipped: dict[str, str] = {}
         self._first_epoch: int | None = None
         self._started = False
 
@@ -85,7 +101,11 @@ class RunExporter:
         if name not in groups:
             return None
         ds = groups[name].to_dataset()
-        if "step" not in ds.dims or not ds.sizes["step"]:
+        if "step" not in ds.dims or not ds.sizes["step"] or name in self.skipped:
+            return None
+        problem = _layout_problem(name, ds)
+        if problem is not None:
+            self.skipped[name] = problem
             return None
         last = self.last.get(name)
         if last is not None:
@@ -117,7 +137,7 @@ class RunExporter:
             if self._first_epoch is None:
                 self._first_epoch = int(steps[0])
                 self.sink.floor(self._first_epoch)
-            self.sink.epochs(steps, scalars["loss"].values, scalars["psnr"].values,
+            self.sink.epochs(steps, scalars["loss"].values, scalars["psnr"].values if "psnr" in scalars else None,
                              scalars["lr"].values if "lr" in scalars else None)
             self.rows["epochs"] += len(steps)
             new += len(steps)
@@ -145,7 +165,7 @@ class RunExporter:
     def finish(self) -> ExportReport:
         """End-of-run text (summary, the watch's verdict over all checks); closes the event file."""
         groups = self.tree.children
-        if "scalars" in groups:
+        if "scalars" in groups and "scalars" not in self.skipped:
             ds = groups["scalars"].to_dataset()
             if ds.sizes.get("step", 0):
                 last = int(ds["step"].values[-1])
@@ -154,13 +174,13 @@ class RunExporter:
                 if "best_psnr" in ds and "epochs_run" in ds and self.sink.target is not None:
                     self.sink.summary(int(ds["epochs_run"]) - 1, float(ds["best_psnr"]), int(ds["best_epoch"]),
                                       float(ds["final_psnr"]), self.sink.target.zero_psnr, int(ds["epochs_run"]))
-        if "bottleneck" in groups:
+        if "bottleneck" in groups and "bottleneck" not in self.skipped:
             from ..bottleneck.watch import detector_settings
 
             ds = groups["bottleneck"].to_dataset()
             self.sink.watch_summary(ds, detector_settings(ds.attrs))
         self.sink.close()
-        return ExportReport(self.sink.logdir, self.status, dict(self.rows))
+        return ExportReport(self.sink.logdir, self.status, dict(self.rows), dict(self.skipped))
 
 
 def export_tensorboard(path: str | os.PathLike, logdir: str | os.PathLike, *, follow: bool = False,

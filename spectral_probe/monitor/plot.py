@@ -132,7 +132,7 @@ def run_verdict(tree) -> tuple[str, int | None, float | None]:
     Without a ``bottleneck`` group the line gives the best PSNR's gain over the zero-output floor.
     """
     groups = tree.children
-    if "bottleneck" in groups and groups["bottleneck"].to_dataset().sizes.get("step", 0):
+    if _has_rows(groups, "bottleneck", "psnr_gain", "energy_ratio"):
         from ..bottleneck import detect
         from ..bottleneck.watch import detector_settings
 
@@ -142,7 +142,7 @@ def run_verdict(tree) -> tuple[str, int | None, float | None]:
         verdict = detect(ds["step"].values, indicators, **settings)
         onset = verdict.onset if verdict.state == "bottleneck" else verdict.first_onset
         return f"bottleneck watch: {verdict.line()}", onset, settings["thresholds"].gain_db
-    if "scalars" in groups and groups["scalars"].to_dataset().sizes.get("step", 0):
+    if _has_rows(groups, "scalars", "psnr"):
         ds = groups["scalars"].to_dataset()
         target = target_from_run(tree)
         best = float(np.nanmax(ds["psnr"].values))
@@ -151,6 +151,14 @@ def run_verdict(tree) -> tuple[str, int | None, float | None]:
                     f"{best - target.zero_psnr:+.2f} dB over the zero-output floor"), None, None
         return f"no bottleneck watch in this run (train with --watch); best PSNR {best:.2f} dB", None, None
     return "no training steps recorded yet", None, None
+
+
+def _has_rows(groups, name: str, *variables: str) -> bool:
+    """True when group ``name`` exists with the ``variables`` and at least one step."""
+    if name not in groups:
+        return False
+    ds = groups[name].dataset
+    return all(v in ds for v in variables) and ds.sizes.get("step", 0) > 0
 
 
 def _ntk_snapshots(ds, limit: int = 6) -> list[tuple[int, np.ndarray, np.ndarray]]:
@@ -182,20 +190,22 @@ def run_figure(tree):
     from matplotlib.figure import Figure
 
     groups = tree.children
-    has_ntk = "ntk" in groups and groups["ntk"].to_dataset().sizes.get("step", 0) > 0
+    has_ntk = _has_rows(groups, "ntk", "spectrum")
     ncols = 4 if has_ntk else 3
     fig = Figure(figsize=(5 * ncols, 4.6), layout="constrained")
     axes = fig.subplots(1, ncols)
     title, onset, gain_db = run_verdict(tree)
     fig.suptitle("\n".join(textwrap.wrap(title, width=40 * ncols)), fontsize=9, ha="center")
     target = target_from_run(tree)
-    if "scalars" in groups and groups["scalars"].to_dataset().sizes.get("step", 0):
+    if _has_rows(groups, "scalars", "psnr"):
         ds = groups["scalars"].to_dataset()
         draw_psnr(axes[0], ds["step"].values, ds["psnr"].values, target.zero_psnr if target else None,
                   gain_db, onset)
     else:
         axes[0].set(title="training PSNR (no steps yet)")
     acts = groups["activations"].to_dataset() if "activations" in groups else None
+    if acts is not None and not ({"layer", "kind"} <= set(acts.dims) and "act_std" in acts):
+        acts = None                                             # not a probe's group
     if acts is not None and acts.sizes.get("step", 0):
         for layer in acts["layer"].values:
             for kind in acts["kind"].values:

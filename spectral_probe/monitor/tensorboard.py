@@ -155,6 +155,7 @@ class EventSink:
         self._writer.add_text(tag, text, int(step))
 
     def scalar(self, tag: str, value, step: int) -> None:
+        """One scalar (float32 in the event file); None and non-finite values are left out."""
         if _finite(value):
             self._writer.add_scalar(tag, float(value), int(step))
 
@@ -173,15 +174,15 @@ class EventSink:
             self._closed = True
 
     # ------------------------------------------------------------------ training scalars
-    def epochs(self, steps: Sequence[int], loss: Sequence[float], psnr: Sequence[float],
+    def epochs(self, steps: Sequence[int], loss: Sequence[float], psnr: Sequence[float] | None = None,
                lr: Sequence[float] | None = None) -> None:
-        """``train/loss``, ``train/psnr`` (and ``train/lr``) for each epoch in ``steps``."""
+        """``train/loss`` (and ``train/psnr``, ``train/lr`` when given) for each epoch in ``steps``."""
+        psnr = [None] * len(steps) if psnr is None else psnr
         lr = [None] * len(steps) if lr is None else lr
         for step, l_, p, r in zip(np.asarray(steps).tolist(), loss, psnr, lr):
             self.scalar("train/loss", l_, step)
             self.scalar("train/psnr", p, step)
-            if r is not None:
-                self.scalar("train/lr", r, step)
+            self.scalar("train/lr", r, step)
 
     def floor(self, step: int) -> None:
         """``train/zero_output_psnr`` at ``step`` (needs the target)."""
@@ -213,6 +214,8 @@ class EventSink:
                 self._spectra(row, step)
 
     def _histogram(self, tag: str, cell, step: int) -> None:
+        if "hist" not in cell or "hist_edges" not in cell:
+            return
         density = np.asarray(cell["hist"].values, dtype=np.float64)
         edges = np.asarray(cell["hist_edges"].values, dtype=np.float64)
         if not (np.all(np.isfinite(density)) and np.all(np.isfinite(edges))):
