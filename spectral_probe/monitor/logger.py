@@ -77,7 +77,6 @@ class TensorBoardLogger(Callback):
             _kind(source)
         self.sink = EventSink(logdir, images=images, overwrite=overwrite)
         self._logged: dict[int, int] = {}
-        self._watch_rows: dict[int, list[dict]] = {}
         self._first_epoch: int | None = None
         self._last_epoch: int | None = None
         self._lrs: list[float] = []

@@ -5,27 +5,27 @@ written with :class:`torch.utils.tensorboard.SummaryWriter`, imported when a wri
 
 What a run folder holds (tags; ``step`` is the epoch, as in the run file)
 ------------------------------------------------------------------------
-================================  ==========  ==================================================
-tag                               kind        when
-================================  ==========  ==================================================
-``train/loss|psnr|lr``            scalar      every epoch (MSE before the update, its PSNR, lr)
-``train/zero_output_psnr``        scalar      first and last epoch: the spectral-bottleneck floor
-``activations/<hook>``            histogram   each probe step, from the probe's bin counts
-``activation_std/<hook>``         scalar      each probe step
-``spectral_distance/<hook>``      scalar      each probe step: Wasserstein-1 distance [Nyquist
-                                              fraction] of the layer's cumulative spectrum to
-                                              the target's
-``spectra/cumulative``            image       each probe step: target, last hidden, output
-``ntk/trace|high_frequency_share`` scalar     each NTK snapshot
-``ntk/spectrum``                  image       each NTK snapshot: S(k) beside the target's PSD
-``bottleneck/<indicator>``        scalar      each watch check (finite values), ``state`` code
-                                              (-1 undecided, 0 fitting, 1 at risk, 2 bottleneck),
-                                              ``onset`` (-1 none)
-``bottleneck/verdict``            text        each change of state (onset, evidence, suggestion)
-``bottleneck/suggestion``         text        on entering "at risk" or "bottleneck"
-``bottleneck/summary``            text        end: the verdict over all checks
-``run/config``, ``run/summary``   text        start / end
-================================  ==========  ==================================================
+====================================  ==========  ====================================================
+tag                                   kind        when
+====================================  ==========  ====================================================
+``train/loss|psnr|lr``                scalar      every epoch (MSE before the update, its PSNR, lr)
+``train/zero_output_psnr``            scalar      first and last epoch: the spectral-bottleneck floor
+``activations/<hook>``                histogram   each probe step, from the probe's bin counts
+``activation_std/<hook>``             scalar      each probe step
+``spectral_distance/<hook>``          scalar      each probe step: Wasserstein-1 distance [Nyquist
+                                                  fraction] of the layer's cumulative spectrum to
+                                                  the target's
+``spectra/cumulative``                image       each probe step: target, last hidden, output
+``ntk/trace|high_frequency_share``    scalar      each NTK snapshot
+``ntk/spectrum``                      image       each NTK snapshot: S(k) beside the target's PSD
+``bottleneck/<indicator>``            scalar      each watch check (finite values), ``state`` code
+                                                  (-1 undecided, 0 fitting, 1 at risk, 2 bottleneck),
+                                                  ``onset`` (-1 none)
+``bottleneck/verdict``                text        each change of state (onset, evidence, suggestion)
+``bottleneck/suggestion``             text        on entering "at risk" or "bottleneck"
+``bottleneck/summary``                text        end: the verdict over all checks
+``run/config``, ``run/summary``       text        start / end
+====================================  ==========  ====================================================
 
 A custom-scalars layout groups PSNR with its floor, the spectral distances, the watch's gain
 and state, and the activation std in one dashboard tab.
@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -102,8 +103,8 @@ def check_logdir(logdir: str | os.PathLike, what: str = "--tensorboard", *, over
     path = check_output_path(logdir, what, directory=True)
     old = event_files(path)
     if old and not overwrite:
-        raise FileExistsError(f"{what} {str(path)!r} already holds TensorBoard event files ({len(old)}); "
-                              "choose a new folder for this run or allow overwriting")
+        raise FileExistsError(f"{what} {str(path)!r} already holds TensorBoard event files ({len(old)}) of another "
+                              "run; choose a new folder for this run, or remove them (export: --overwrite)")
     return path
 
 
@@ -139,6 +140,7 @@ class EventSink:
         for old in event_files(self.logdir) if overwrite else ():
             old.unlink()
         self._writer = writer_cls(log_dir=str(self.logdir), flush_secs=flush_secs)
+        self._finalizer = weakref.finalize(self, self._writer.close)     # flushed at exit (Ctrl-C, errors)
         self.images = bool(images)
         self.target: TargetSpectrum | None = None
         self._figures: dict[str, Any] = {}
@@ -169,8 +171,9 @@ class EventSink:
         self._writer.flush()
 
     def close(self) -> None:
+        """Flush and close the event file (idempotent)."""
         if not self._closed:
-            self._writer.close()
+            self._finalizer()
             self._closed = True
 
     # ------------------------------------------------------------------ training scalars
