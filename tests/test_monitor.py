@@ -285,12 +285,24 @@ def test_logdir_that_is_a_file_or_holds_events(tmp_path, recorded):
     assert res.exit_code == 0 and len(list(again.glob("events.out.tfevents.*"))) == 1
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def _unwritable_folder(tmp_path) -> Path:
+    """A folder this process cannot write: a read-only directory, or (as root) a read-only mount."""
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        return locked
+    for folder in (Path("/proc/sys"),):
+        if folder.is_dir() and not os.access(folder, os.W_OK):
+            return folder
+    pytest.skip("root writes everywhere here and no read-only mount was found")
+
+
 def test_logdir_not_writable(tmp_path, recorded):
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    res = cli("export", recorded["root"] / "run.h5", "--tensorboard", locked / "tb")
-    assert res.exit_code == 2 and "is not writable" in res.output
+    locked = _unwritable_folder(tmp_path)
+    for args in (["export", recorded["root"] / "run.h5"], ["train", "--epochs", 2, "--no-progress"]):
+        res = cli(*args, "--tensorboard", locked / "tb")
+        lines = [line for line in res.output.splitlines() if line.startswith("error:")]
+        assert res.exit_code == 2 and len(lines) == 1 and "is not writable" in lines[0], res.output
 
 
 def test_export_refuses_foreign_and_damaged_files(tmp_path):
