@@ -80,7 +80,7 @@ from ..training import Callback, TrainState
 
 __all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
            "BottleneckWarning", "BottleneckDetector", "detect", "BottleneckWatch", "winner_suggestion",
-           "diagnose_run", "watch_line", "INDICATORS"]
+           "diagnose_run", "watch_line", "detector_settings", "INDICATORS"]
 
 log = logging.getLogger(__name__)
 
@@ -255,21 +255,24 @@ class BottleneckWatch(Callback):
 
 
 # --------------------------------------------------------------------------- run files
-def _from_group(ds) -> Verdict:
+def detector_settings(attrs: Mapping) -> dict:
+    """Keyword arguments of :class:`BottleneckDetector` / :func:`detect` stored in a ``bottleneck`` group's attributes."""
     import json
 
-    attrs = dict(ds.attrs)
+    attrs = dict(attrs)
     raw = attrs.get("thresholds", "{}")
     stored = json.loads(raw) if isinstance(raw, str) else dict(raw)
     stored.pop("explained_max", None)
-    thresholds = Thresholds(**stored)
     band = attrs.get("target_band", "[]")
     band = json.loads(band) if isinstance(band, str) else [float(b) for b in np.atleast_1d(band)]
+    return {"thresholds": Thresholds(**stored), "undecidable": str(attrs.get("undecidable", "")) or None,
+            "suggestion": str(attrs.get("suggestion", "")), "band": band or None,
+            "horizon": int(attrs["epochs"]) if "epochs" in attrs else None}
+
+
+def _from_group(ds) -> Verdict:
     indicators = {k: ds[k].values for k in (*INDICATORS, *_NTK_INDICATORS) if k in ds}
-    return detect(ds["step"].values, indicators, thresholds=thresholds,
-                  undecidable=str(attrs.get("undecidable", "")) or None,
-                  suggestion=str(attrs.get("suggestion", "")), band=band or None,
-                  horizon=int(attrs["epochs"]) if "epochs" in attrs else None)
+    return detect(ds["step"].values, indicators, **detector_settings(ds.attrs))
 
 
 def diagnose_run(path) -> Verdict:

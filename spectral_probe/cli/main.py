@@ -22,11 +22,12 @@ COMMANDS: dict[str, str | tuple[str, str]] = {
     "watch": ("spectral_probe.cli.watch:watch", "Print (and optionally plot) a run file while a run writes it."),
     "demo": ("spectral_probe.cli.train:demo", "SIREN vs SIREN^2 on a bundled high-frequency-dominant signal."),
     "train": ("spectral_probe.cli.train:train", "Train one model on one target and print its PSNR trajectory."),
-    "models": ("spectral_probe.cli.train:models", "List the architectures and their arguments."),
+    "models": ("spectral_probe.cli.models:models", "List the architectures and their arguments."),
     "ntk": ("spectral_probe.cli.ntk:ntk", "Empirical NTK of an initialised model: eigenvalues and S(k)."),
     "figure": ("spectral_probe.cli.figure:figure", "Regenerate the paper's figures 3-8, 13, 14."),
     "diagnose": ("spectral_probe.cli.diagnose:diagnose", "psi, WINNER scales and a bottleneck forecast for a target."),
     "sweep": ("spectral_probe.cli.sweep:sweep", "Train a grid of runs and combine them into sweep.h5."),
+    "export": ("spectral_probe.cli.export:export", "Write a run file's trajectories as TensorBoard event files."),
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)

@@ -52,6 +52,17 @@ def _default_workers(kind: str, device: str) -> int | None:
     return 1 if torch.cuda.is_available() else None
 
 
+def _runs_here(opts: dict) -> bool:
+    """True when the runs execute on this machine (so its device must be available)."""
+    if opts["kind"] == "local":
+        return True
+    if opts["kind"] == "dask":
+        return opts["scheduler"] is None                 # a local dask cluster
+    import shutil
+
+    return opts["cluster"] in ("local", "debug") or (opts["cluster"] in (None, "auto") and not shutil.which("srun"))
+
+
 def _describe(ds) -> str:
     return " ".join(f"{k}={v}" for k, v in ds.sizes.items())
 
@@ -91,9 +102,12 @@ def _dry_run(plan) -> None:
 @click.option("--retry-failed/--skip-failed", default=None,
               help="Rerun runs that failed before (default) or leave them failed.")
 @click.option("--dry-run", is_flag=True, help="List the runs (done/todo) and exit.")
+@click.option("--validate/--no-validate", default=True, show_default=True,
+              help="Check every run (arguments, ranges, targets readable, device) before starting any; "
+                   "--no-validate when the targets exist only on the workers.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar over runs.")
 def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect_timeout, cluster, slurm_args,
-          device, threads, record_every, retry_failed, dry_run, progress):
+          device, threads, record_every, retry_failed, dry_run, validate, progress):
     """Train every configuration of a grid, one run file each, and combine them into sweep.h5.
 
     CONFIG is a TOML file ([sweep], [fixed], [grid] tables; see analyses/*.toml);
@@ -103,14 +117,20 @@ def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect
     `spectral-probe models`), which apply only to the models that take them.
     Finished runs are skipped, so rerunning an interrupted sweep resumes it.
     """
-    from ..sweep import make_executor, plan_sweep
+    from ..sweep import SweepValidationError, make_executor, plan_sweep
 
     spec = _spec(config, grid_args, set_args)
     settings = spec.settings
     opts = _resolve(settings, kind, workers, scheduler, cluster, slurm_args, device, threads)
-    plan = plan_sweep(spec, _setting(outdir, settings, "outdir", f"sweeps/{spec.name}"), device=opts["device"],
-                      threads=opts["threads"], record_every=_setting(record_every, settings, "record_every", 50),
-                      retry_failed=_setting(retry_failed, settings, "retry_failed", True))
+    try:
+        plan = plan_sweep(spec, _setting(outdir, settings, "outdir", f"sweeps/{spec.name}"), device=opts["device"],
+                          threads=opts["threads"], record_every=_setting(record_every, settings, "record_every", 50),
+                          retry_failed=_setting(retry_failed, settings, "retry_failed", True), validate=validate,
+                          device_here=_runs_here(opts))
+    except SweepValidationError as exc:
+        for line in exc.lines():
+            click.echo(f"error: {line}", err=True)
+        raise SystemExit(2) from None
     if dry_run:
         _dry_run(plan)
         click.echo(f"{len(plan.tasks)} runs: {plan.done} done, {len(plan.todo)} to run in {plan.outdir}")

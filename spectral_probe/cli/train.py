@@ -1,4 +1,4 @@
-"""``spectral-probe train``, ``demo`` and ``models``."""
+"""``spectral-probe train`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import click
 from ..validation import parse_key_values
 from .options import LazyChoice, model_option, preset_names
 
-__all__ = ["train", "demo", "models"]
+__all__ = ["train", "demo", "parse_params", "train_options"]
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:
@@ -133,19 +133,36 @@ def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int
 @click.option("--watch-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Epochs between bottleneck checks (with --watch).")
 @click.option("--early-stop", is_flag=True, help="Stop once the run is in the spectral bottleneck (implies --watch).")
-def train(out, overwrite, probe_every, ntk_every, progress, watch, watch_every, early_stop, **options):
+@click.option("--tensorboard", "tensorboard_dir", type=click.Path(), default=None, metavar="DIR",
+              help="Also write TensorBoard events into the run folder DIR (needs the tensorboard extra).")
+def train(out, overwrite, probe_every, ntk_every, progress, watch, watch_every, early_stop, tensorboard_dir,
+          **options):
     """Train one model on one target and print its PSNR trajectory."""
     if out is not None and os.path.exists(out) and not overwrite:
         raise FileExistsError(f"run file '{out}' exists; pass --overwrite to replace it")
+    if tensorboard_dir is not None:
+        from .export import tensorboard_ready
+
+        tensorboard_ready(tensorboard_dir)
     spec, target = build_run(**options, progress=progress)
     click.echo(describe_run(spec, target))
     probes = make_probes(probe_every, ntk_every, watch_every if watch or early_stop else None, early_stop)
-    _model, result = run_training(spec, target, out, overwrite, probes)
+    callbacks = []
+    if tensorboard_dir is not None:
+        from ..monitor import TensorBoardLogger
+        from ..runs import run_config
+
+        callbacks.append(TensorBoardLogger(tensorboard_dir, probes, config=run_config(spec, target)))
+    _model, result = run_training(spec, target, out, overwrite, probes, callbacks)
     click.echo(result.summary())
     if watch or early_stop:
         click.echo(f"bottleneck watch: {probes[-1].summary().line()}")
     if out is not None:
         click.echo(f"wrote {out} (open with spectral_probe.open_run or `spectral-probe watch {out}`)")
+    if tensorboard_dir is not None:
+        from ..monitor.tensorboard import view_hint
+
+        click.echo(f"wrote TensorBoard events to {tensorboard_dir} ({view_hint(tensorboard_dir)})")
 
 
 def _verdict(result) -> str:
@@ -178,13 +195,3 @@ def demo(epochs, device, seed, progress):
     for name, r in rows:
         click.echo(f"{name:<8} {r.best_psnr:8.2f}  {r.final_psnr:10.2f}  {r.zero_psnr:10.2f}  "
                    f"{r.epochs_per_second:8.1f}  {_verdict(r)}")
-
-
-@click.command()
-def models():
-    """List the architectures and their arguments."""
-    from ..models import list_models, model_parameters
-
-    for name in list_models():
-        args = ", ".join(f"{k}={v}" for k, v in model_parameters(name).items())
-        click.echo(f"{name}: {args}")

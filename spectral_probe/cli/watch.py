@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-__all__ = ["watch", "describe_run", "plot_run"]
+__all__ = ["watch", "describe_run"]
 
 _STATUS = {0: "writing", 1: "closed", 2: "failed"}
 
@@ -63,50 +63,23 @@ def describe_run(tree, seen: dict[str, int]) -> list[str]:
     return lines
 
 
-def plot_run(tree, path: Path) -> None:
-    """Save PSNR by step and the per-layer activation std / last PSD to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups = tree.children
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    if "scalars" in groups and "psnr" in groups["scalars"].dataset:
-        ds = groups["scalars"].to_dataset()
-        axes[0].plot(ds.step, ds.psnr)
-        axes[0].set(xlabel="step", ylabel="PSNR [dB]", title="training PSNR")
-    if "activations" in groups and groups["activations"].to_dataset().sizes.get("step", 0):
-        ds = groups["activations"].to_dataset()
-        for layer in ds.layer.values:
-            for kind in ds.kind.values:
-                std = ds.act_std.sel(layer=layer, kind=kind)
-                if np.isfinite(std).any():
-                    axes[1].semilogy(ds.step, std, label=f"{layer}.{kind}")
-                    if "psd" in ds:
-                        axes[2].loglog(ds.freq[1:], ds.psd.sel(layer=layer, kind=kind).isel(step=-1)[1:])
-        axes[1].set(xlabel="step", ylabel="std", title="activation std")
-        axes[1].legend(fontsize=6)
-        axes[2].set(xlabel="frequency [cycles/sample]", ylabel="PSD", title="layer-averaged PSD (last step)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 @click.command("watch")
 @click.argument("run", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between polls.")
 @click.option("--once", is_flag=True, help="Print the current state and exit.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also save a PNG of the trajectory (rewritten at every poll).")
+              help="Also save a PNG: PSNR with the zero-output floor, the watch's verdict, cumulative spectra "
+                   "(target, last hidden layer, output), NTK S(k) (rewritten at every poll).")
 @click.option("--timeout", type=float, default=None, help="Stop after this many seconds.")
 def watch(run: Path, interval: float, once: bool, plot_path: Path | None, timeout: float | None) -> None:
     """Print (and optionally plot) the trajectory in RUN as the run writes it."""
     from ..store import open_run
     from ..store.filelock import writer_alive
+    from ..validation import check_output_path, positive_float
 
-    if interval <= 0:
-        raise ValueError(f"--interval must be positive, got {interval}")
+    positive_float(interval, "--interval")
+    if plot_path is not None:
+        check_output_path(plot_path, "--plot")
     start, seen, waited = time.monotonic(), {}, False
     while True:
         if not run.exists():
@@ -126,7 +99,9 @@ def watch(run: Path, interval: float, once: bool, plot_path: Path | None, timeou
             for line in describe_run(tree, seen):
                 click.echo(line)
             if plot_path is not None:
-                plot_run(tree, plot_path)
+                from ..monitor.plot import save_run_figure
+
+                save_run_figure(tree, plot_path)
             status = int(tree.dataset["run_status"]) if "run_status" in tree.dataset else 1
             if status != 0:
                 click.echo(f"run {_STATUS.get(status, status)}")

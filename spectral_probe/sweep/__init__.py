@@ -7,7 +7,8 @@ parameters).  A sweep is
 1. a :class:`SweepSpec` from a TOML file (:func:`load_config`) and/or
    ``--grid KEY=V1,V2`` arguments (:func:`parse_grid_args`), validated;
 2. :func:`plan_sweep`: the product of the grid lists, minus the runs whose file is
-   already complete (resume);
+   already complete (resume); every run left is checked before anything starts
+   (:func:`validate_runs`: ranges, model arguments, readable targets, the device);
 3. :func:`run_sweep`: dispatch through an executor (:func:`make_executor`: a local
    process pool, submitit/Slurm job arrays, or a dask.distributed scheduler),
    recording failures without stopping the others;
@@ -28,8 +29,9 @@ from .grid import RunPlan, expand, run_id
 from .params import valid_keys
 from .runner import SweepPlan, SweepReport, plan_sweep, run_sweep
 from .unit import RunTask, is_complete, run_one
+from .validate import Problem, SweepValidationError, validate_runs
 
 __all__ = ["SweepSpec", "load_config", "parse_grid_args", "parse_set_args", "valid_keys", "RunPlan", "expand",
            "run_id", "RunTask", "run_one", "is_complete", "SweepExecutor", "FuturesExecutor", "LocalExecutor",
            "SubmititExecutor", "DaskExecutor", "make_executor", "SweepPlan", "SweepReport", "plan_sweep",
-           "run_sweep", "combine", "load_sweep"]
+           "run_sweep", "combine", "load_sweep", "validate_runs", "Problem", "SweepValidationError"]

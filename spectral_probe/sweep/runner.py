@@ -13,6 +13,7 @@ from .config import SweepSpec
 from .executors import LocalExecutor, SweepExecutor
 from .grid import RunPlan, expand
 from .unit import RunTask, is_complete, read_failure, record_failure, run_one
+from .validate import SweepValidationError, check_device, validate_runs
 
 __all__ = ["SweepPlan", "SweepReport", "plan_sweep", "run_sweep"]
 
@@ -46,10 +47,21 @@ class SweepReport:
 
 
 def plan_sweep(spec: SweepSpec, outdir: str | Path, *, device: str = "auto", threads: int | None = 1,
-               record_every: int = 50, retry_failed: bool = True) -> SweepPlan:
+               record_every: int = 50, retry_failed: bool = True, validate: bool = True,
+               device_here: bool = True) -> SweepPlan:
     """Validate ``spec``, list its runs, and find those whose run file is not complete yet.
 
-    ``retry_failed=False`` also skips runs with a failure record.
+    ``retry_failed=False`` also skips runs with a failure record.  With ``validate`` (default)
+    every run still to do is checked before anything starts
+    (:func:`~spectral_probe.sweep.validate.validate_runs`: ranges, model arguments, targets) and,
+    with ``device_here`` (the runs execute on this machine), the device.
+
+    Raises
+    ------
+    ValueError
+        A bad sweep spec, or ``device`` unavailable here.
+    SweepValidationError
+        Invalid runs (a ``ValueError``; ``.problems`` lists one per run).
     """
     spec = spec.validated()
     outdir = Path(outdir)
@@ -58,6 +70,15 @@ def plan_sweep(spec: SweepSpec, outdir: str | Path, *, device: str = "auto", thr
     tasks = [RunTask(p.run_id, p.params, str(runs / f"{p.run_id}.h5"), device, threads, record_every)
              for p in plans]
     todo = [t for t in tasks if not is_complete(t.path) and (retry_failed or read_failure(t.path) is None)]
+    if validate and todo:
+        if device_here:
+            try:
+                check_device(device)
+            except ValueError as exc:
+                raise ValueError(f"sweep device: {exc}") from None
+        problems = validate_runs(todo, labels=list(spec.grid))
+        if problems:
+            raise SweepValidationError(problems, len(todo))
     return SweepPlan(spec, outdir, plans, index, tasks, todo)
 
 
