@@ -209,10 +209,11 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, coords: torch
 
 
 class _CompiledLoss:
-    """``torch.compile`` of :func:`mse_loss` that falls back to eager mode when compilation fails."""
+    """``torch.compile`` of a loss (default :func:`mse_loss`) that falls back to eager mode when compilation fails."""
 
-    def __init__(self) -> None:
-        self.compiled = torch.compile(mse_loss)
+    def __init__(self, fn=mse_loss) -> None:
+        self.fn = fn
+        self.compiled = torch.compile(fn)
         self.failed = False
 
     def __call__(self, model, coords, values):
@@ -223,7 +224,7 @@ class _CompiledLoss:
                 self.failed = True
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                               "training continues in eager mode", RuntimeWarning, stacklevel=2)
-        return mse_loss(model, coords, values)
+        return self.fn(model, coords, values)
 
 
 @torch.no_grad()
