@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from spectral_probe.accel import float32_matmul, precision_settings
+from spectral_probe.accel import float32_matmul
 from spectral_probe.devices import resolve_device
 from spectral_probe.presets import make_run
 from spectral_probe.training import fit
@@ -159,7 +159,6 @@ def main() -> None:
         diff = float(np.max(np.abs(psnr[route] - psnr["authors"])))
         print(f"| {route} | {args.epochs / med:.2f} | {med:.3f} | {ratio[route]:.2f}x | {diff:.2e} | "
               f"{np.max(psnr[route]):.2f} |")
-    print(f"\nsettings: {precision_settings()}")
 
 
 if __name__ == "__main__":

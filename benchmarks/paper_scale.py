@@ -70,7 +70,9 @@ def table1_jobs(preset: str, runs, cuda_graphs: bool = False) -> list[dict]:
 
     jobs = []
     for target, model in runs:
-        extra = TEST_TABLE1 if preset == "test" else {}
+        extra = {}
+        if preset == "test":
+            extra = dict(TEST_TABLE1, offset=_middle(target, TEST_TABLE1["num_samples"]))
         spec, loaded = make_run(model, target, "quick" if preset == "test" else "paper", seed=0,
                                 train_overrides={"cuda_graphs": cuda_graphs}, **extra)
         jobs.append({"name": f"table1/{Path(target).stem}/{model}", "kind": "table1", "model": model,
@@ -86,6 +88,27 @@ def _shape(spec, loaded) -> tuple:
             bool(spec.train.compile))
 
 
+def figure_overrides(number: str, preset: str, target: str) -> dict:
+    """Size overrides of a figure: none at the paper preset; at ``test``, a crop from the middle of an audio file.
+
+    The test preset's crops are short (2^10 samples) and the paper's files start silent (tetris.wav's first
+    2^10 samples are zero), so the dry run crops from the middle of the file; the paper preset crops the
+    first 150,000 samples as the paper does (Sec. 5.1) and is never overridden.
+    """
+    from spectral_probe.figures.sizes import figure_sizes
+
+    if preset != "test" or "offset" not in figure_sizes(number, preset) or target.startswith("synthetic:"):
+        return {}
+    return {"offset": _middle(target, figure_sizes(number, preset).get("num_samples") or
+                              figure_sizes(number, preset).get("n") or 0)}
+
+
+def _middle(target: str, length: int) -> int:
+    from spectral_probe.signals import load_target
+
+    return max(0, load_target(target).n // 2 - int(length) // 2)
+
+
 def figure_training(number: str, preset: str, target: str) -> list[tuple]:
     """The training runs of a figure, as the recipes call make_run: [(shape, epochs, spec, loaded)].
 
@@ -97,12 +120,14 @@ def figure_training(number: str, preset: str, target: str) -> list[tuple]:
     from spectral_probe.presets import make_run
 
     tp = training_preset(preset)
+    over = figure_overrides(number, preset, target)
     if number in ("3", "14"):
-        sz = figure_sizes(number, preset)
+        sz = figure_sizes(number, preset, **over)
         spec_name = audio_target_spec(target)
         out = []
         for model in (("siren",) if number == "3" else ("siren", "siren2")):
-            if number == "14" and model == "siren" and figure_sizes("3", preset) == sz:
+            if number == "14" and model == "siren" and figure_sizes("3", preset, **figure_overrides(
+                    "3", preset, target)) == sz:
                 continue         # the SIREN run is cached from Fig 3 in the same process
             spec, loaded = make_run(model, spec_name, tp, num_samples=sz["num_samples"],
                                     **audio_offset(spec_name, sz.get("offset", 0)), width=sz["width"],
@@ -118,7 +143,7 @@ def figure_training(number: str, preset: str, target: str) -> list[tuple]:
             out.append((_shape(spec, loaded), spec.train.epochs, spec, loaded))
         return out
     if number == "6":
-        sz = figure_sizes("6", preset)
+        sz = figure_sizes("6", preset, **over)
         runs = len(sz["factors"]) ** 2
         spec_name = audio_target_spec(target)
         out = []
@@ -221,7 +246,7 @@ def run_figure(job, args, out: Path) -> dict:
     from spectral_probe.figures import make_figure
 
     res = make_figure(job["number"], args.preset, target=args.target, out=out, formats=("png",), dpi=args.dpi,
-                      device=args.device, seed=args.seed)
+                      device=args.device, seed=args.seed, **figure_overrides(job["number"], args.preset, args.target))
     return {"compute_s": res.compute_seconds, "plot_s": res.plot_seconds,
             "outputs": [str(p.relative_to(out)) for p in [*res.figure_paths, res.data_path]]}
 
@@ -417,6 +442,11 @@ def _main(argv=None) -> int:
         except Interrupted as exc:
             log(f"interrupted ({exc}); results so far are in {out / JOB_FILE}")
             status = 124
+        except Exception as exc:  # noqa: BLE001 - set-up failed (a recipe, a target): say so, keep the record
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            report["error"] = f"{type(exc).__name__}: {exc}"
+            report["traceback"] = "\n".join(traceback.format_exc().splitlines()[-15:])
+            status = 1
         finally:
             clear_run_cache()
             for s, h in old.items():

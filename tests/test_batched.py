@@ -113,3 +113,17 @@ def test_refusals(target):
         fit_batched(_models()[:2], [target, tones(128, (0.1,))])
     with pytest.raises(ValueError, match="'bmm' needs the bundled INR"):
         fit_batched([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)], target, implementation="bmm", epochs=2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("implementation", ["bmm", "vmap"])
+def test_each_model_matches_its_solo_run_on_cuda(target, implementation):
+    from spectral_probe.accel import float32_matmul
+
+    kw = dict(KW, device="cuda")
+    with float32_matmul("highest"):
+        batched = fit_batched(_models(), target, implementation=implementation, **kw)
+        for solo_model, result in zip(_models(), batched):
+            alone = fit(solo_model, target, **kw)
+            np.testing.assert_allclose(result.history["loss"], alone.history["loss"], rtol=1e-4)
+            assert result.best_epoch == alone.best_epoch
