@@ -5,7 +5,8 @@ Shapes (read from the presets, so they follow their changes):
 * ``quick``   -- the quick training preset: SIREN^2 on the first 2^14 samples, depth x width of
   ``presets.PRESETS["quick"]`` (4 x 128);
 * ``fig6-audio`` / ``fig6-image`` -- the Fig 6 grid cells of ``figures.sizes`` at the ``quick``
-  figure preset (1-D crop and the resized camera image).
+  figure preset (1-D crop and the resized camera image);
+* ``small`` -- the Fig 6 audio cell of the ``test`` figure preset (a small model on a short signal).
 
 The K models differ in seed and WINNER noise scales (a Fig 6 grid / a seed set).  Every
 repeat runs the three routes one after the other (interleaved), and the table reports the
@@ -38,11 +39,13 @@ def shapes() -> dict:
     """name -> (target, width, depth); sizes from presets.PRESETS and figures.sizes."""
     quick = PRESETS["quick"]
     fig6 = figure_sizes("6", "quick")
+    small = figure_sizes("6", "test")
     return {
         "quick": (load_target("synthetic:broadband", n=quick.audio_samples, seed=0), quick.audio_width,
                   quick.audio_depth),
         "fig6-audio": (load_target("synthetic:broadband", n=fig6["n"], seed=0), fig6["width"], fig6["depth"]),
         "fig6-image": (image_target(None, fig6["image_size"]), fig6["width"], fig6["depth"]),
+        "small": (load_target("synthetic:broadband", n=small["n"], seed=0), small["width"], small["depth"]),
     }
 
 

@@ -286,7 +286,8 @@ def summary_markdown(report: dict) -> str:
     lines = [f"# paper_scale ({report['args']['preset']} preset)", "",
              f"Device: {env['device_name']}; torch {env['torch']}; {env['precision']}; "
              f"started {report['started']}; total {report.get('total_s', 0):.0f} s"
-             f" of a {report['args']['budget_s']:.0f} s budget; finished: {report.get('finished', False)}.", ""]
+             f" of a {report['args']['budget_s']:.0f} s budget; ran to its end: {report.get('finished', False)}; "
+             f"every job ran: {report.get('all_jobs_ok', False)}.", ""]
     if report.get("reduced"):
         lines += ["Reduced to fit the budget:", ""] + [f"* {r}" for r in report["reduced"]] + [""]
     lines += ["| job | status | estimate s | wall s | outputs |", "| --- | --- | --- | --- | --- |"]
@@ -452,7 +453,8 @@ def _main(argv=None) -> int:
             for s, h in old.items():
                 signal.signal(s, h)
             report["total_s"] = time.perf_counter() - start
-            report["finished"] = status == 0 and not args.plan_only
+            report["finished"] = status in (0, 1) and not args.plan_only      # ran to its end
+            report["all_jobs_ok"] = bool(jobs) and all(j.get("status") == "ok" for j in jobs)
             write_report(dict(report, _jobs=jobs), out)
     log(f"wrote {out / JOB_FILE} and {out / 'summary.md'} ({report['total_s']:.0f} s)")
     return status

@@ -44,6 +44,7 @@ from .models.base import INR, Activation, INRLayer
 from .signals import Target
 from .training import (Callback, FitResult, TrainConfig, TrainState, _check_output_shape, full_batch_bytes,
                        psnr_from_mse)
+from .validation import positive_int
 
 __all__ = ["BatchedImplementation", "fit_batched", "batch_key", "max_models_in_memory"]
 
@@ -258,8 +259,12 @@ def fit_batched(
         raise ValueError("fit_batched needs at least one model")
     if len({id(m) for m in models}) < len(models):
         raise ValueError("the same model object appears twice in models; pass K distinct models")
-    impl = BatchedImplementation(implementation) if not isinstance(implementation, BatchedImplementation) \
-        else implementation
+    try:
+        impl = BatchedImplementation(implementation)
+    except ValueError:
+        raise ValueError(f"unknown implementation {implementation!r}; choose one of: "
+                         f"{', '.join(i.value for i in BatchedImplementation)}") from None
+    max_models = positive_int(max_models, "max_models", allow_none=True)
     config = TrainConfig(**{**(config.to_dict() if config else {}), **overrides})
     targets = list(target) if isinstance(target, (list, tuple)) else [target] * len(models)
     if len(targets) != len(models):
@@ -283,8 +288,6 @@ def fit_batched(
         raise ValueError(f"one full batch of {n} samples needs ~{full_batch_bytes(models[0], n) / 2**30:.1f} GiB, "
                          "more than the free memory allows; use fit(), which falls back to mini-batches")
     per_batch = min(fits, max_models) if max_models is not None else fits
-    if per_batch < 1:
-        raise ValueError(f"max_models must be a positive integer, got {max_models!r}")
     results: list[FitResult] = []
     for start in range(0, len(models), per_batch):
         sl = slice(start, start + per_batch)

@@ -111,6 +111,10 @@ def test_refusals(target):
         fit_batched(_models(), [target, target])
     with pytest.raises(ValueError, match="share one grid"):
         fit_batched(_models()[:2], [target, tones(128, (0.1,))])
+    with pytest.raises(ValueError, match="unknown implementation 'jit'; choose one of: auto, bmm, vmap"):
+        fit_batched(_models(), target, implementation="jit")
+    with pytest.raises(ValueError, match="max_models must be a positive integer"):
+        fit_batched(_models(), target, max_models=0)
     with pytest.raises(ValueError, match="'bmm' needs the bundled INR"):
         fit_batched([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)], target, implementation="bmm", epochs=2)
 

@@ -44,7 +44,7 @@ def test_dry_run_writes_figures_runs_and_report(paper_scale, data, tmp_path, cap
     printed = capsys.readouterr().out
     assert printed.index("estimate:") < printed.index("fig3 (estimate")          # the estimate comes first
     report = json.loads((tmp_path / "paper_scale.json").read_text())
-    assert report["finished"] and report["reduced"] == []
+    assert report["finished"] and report["all_jobs_ok"] and report["reduced"] == []
     assert report["environment"]["precision"]["cuda_matmul_allow_tf32"] is False
     jobs = {j["name"]: j for j in report["jobs"]}
     assert list(jobs) == ["fig3", "fig5"] + [f"table1/{t.split('.')[0]}/{m}" for t, m in paper_scale.TABLE1_PRIORITY]
@@ -67,7 +67,7 @@ def test_budget_drops_table1_runs_from_the_end_and_says_so(paper_scale, data, tm
     assert _run(paper_scale, "--data", data, "--out", tmp_path, "--only", "table1", "--budget-s", 0.01,
                 "--plan-only") == 0
     report = json.loads((tmp_path / "paper_scale.json").read_text())
-    assert not report["finished"] and len(report["reduced"]) == 6
+    assert not report["finished"] and not report["all_jobs_ok"] and len(report["reduced"]) == 6
     assert report["reduced"][0].startswith("Table 1 run table1/tetris/siren2 not run: estimated")
     assert {j["status"] for j in report["jobs"]} == {"skipped"}
     assert not (tmp_path / "table1").exists()
