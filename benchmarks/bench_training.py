@@ -1,32 +1,75 @@
-"""Training-loop throughput: spectral_probe.fit vs a plain reference loop, side by side.
+"""Training-loop throughput: ``spectral_probe.fit`` vs plain reference loops, side by side.
 
-The reference loop is what research code typically does every step: a
-``randperm`` over the samples, indexing the coordinates and targets with it,
-and ``loss.item()`` (a host sync) to log the loss.  Both loops train the same
-model (same init), on the same data and device, for the same number of full-
-batch epochs; the runs alternate so that machine load hits both equally.
+Routes (``--routes``):
 
-    python benchmarks/bench_training.py [--device auto] [--epochs 200] [--repeats 3]
+* ``authors``    -- a loop in the style of the WINNER authors' ``train_utils.py``: full batch,
+  ``loss.item()`` every epoch (a host sync), PSNR on the host, and
+  ``copy.deepcopy(model.state_dict())`` whenever the PSNR improved;
+* ``reference``  -- ``randperm`` + indexing + ``loss.item()`` every step (typical research code);
+* ``fit``, ``fit-compile`` -- the project's loop, eager / ``compile=True``;
+* ``fit-graphs``, ``fit-compile-graphs`` -- with ``cuda_graphs=True`` (CUDA only; skipped elsewhere);
+* ``fit-tf32``   -- ``fit`` with TF32 matrix products (for the PSNR it costs; CUDA only).
+
+Sizes (``--size``, read from ``presets.PRESETS`` so they follow the presets): ``quick`` (first 2^14
+samples, 4 x 128) or ``paper`` (150,000 samples, 4 x 222).  Model: SIREN^2 with Eqn 11 scales from
+the target.  Every route trains the same initialisation on the same data and device; repeats are
+interleaved (route order within a repeat), and the table gives medians of epochs/s and of the
+per-repeat ratio to ``authors``.  Matrix products run in full float32 (TF32 off for cuBLAS and
+cuDNN, set explicitly) except in ``fit-tf32``.  The last column is the largest PSNR difference to
+the ``authors`` loop over the epochs (the routes compute the same trajectory).
+
+    python benchmarks/bench_training.py --size quick --epochs 200 --repeats 5
+    python benchmarks/bench_training.py --size paper --epochs 3 --repeats 3          # CPU
+    python benchmarks/bench_training.py --size paper --epochs 300 --repeats 3 --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import math
+import os
+import statistics
 import time
 
+import numpy as np
 import torch
 
+from spectral_probe.accel import float32_matmul
 from spectral_probe.devices import resolve_device
 from spectral_probe.presets import make_run
 from spectral_probe.training import fit
 
+ROUTES = ("authors", "reference", "fit", "fit-compile", "fit-graphs", "fit-compile-graphs", "fit-tf32")
+CUDA_ONLY = ("fit-graphs", "fit-compile-graphs", "fit-tf32")
+FIT_OPTIONS = {"fit": {}, "fit-compile": {"compile": True}, "fit-graphs": {"cuda_graphs": True},
+               "fit-compile-graphs": {"compile": True, "cuda_graphs": True}, "fit-tf32": {}}
 
-def reference_loop(model, coords, values, epochs, lr=1e-4, lr_step=20, lr_gamma=0.99):
-    """randperm + indexing + loss.item() every step (the baseline)."""
+
+def authors_loop(model, coords, values, epochs, lr=1e-4, lr_step=20, lr_gamma=0.99) -> list[float]:
+    """Full batch, ``loss.item()`` and a PSNR on the host every epoch, a deep copy of the best state."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)
-    n = coords.shape[0]
-    best = float("inf")
+    best_psnr, best_state, psnrs = -math.inf, None, []
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = torch.mean((model(coords) - values) ** 2)
+        loss.backward()
+        opt.step()
+        sched.step()
+        psnr = 10 * math.log10(1.0 / loss.item())
+        psnrs.append(psnr)
+        if psnr > best_psnr:
+            best_psnr, best_state = psnr, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    return psnrs
+
+
+def reference_loop(model, coords, values, epochs, lr=1e-4, lr_step=20, lr_gamma=0.99) -> list[float]:
+    """``randperm`` + indexing + ``loss.item()`` every step (the PSNR is of the permuted batch: the same MSE)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)
+    n, psnrs = coords.shape[0], []
     for _ in range(epochs):
         idx = torch.randperm(n, device=coords.device)
         x, y = coords[idx], values[idx]
@@ -35,9 +78,8 @@ def reference_loop(model, coords, values, epochs, lr=1e-4, lr_step=20, lr_gamma=
         loss.backward()
         opt.step()
         sched.step()
-        value = loss.item()
-        best = min(best, value)
-    return best
+        psnrs.append(10 * math.log10(1.0 / loss.item()))
+    return psnrs
 
 
 def _sync(device):
@@ -45,43 +87,78 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+def run_route(route, spec, target, coords, values, epochs, device) -> tuple[float, np.ndarray, list[str]]:
+    """(loop seconds, PSNR per epoch, notes) of one route."""
+    model = spec.build_model(device)
+    lr_gamma = spec.train.lr_gamma
+    if route in ("authors", "reference"):
+        loop = authors_loop if route == "authors" else reference_loop
+        _sync(device)
+        t0 = time.perf_counter()
+        psnrs = loop(model, coords, values, epochs, lr=spec.train.lr, lr_step=spec.train.lr_step, lr_gamma=lr_gamma)
+        _sync(device)
+        return time.perf_counter() - t0, np.asarray(psnrs), []
+    with float32_matmul("high" if route == "fit-tf32" else "highest"):
+        result = fit(model, target, spec.train, epochs=epochs, **FIT_OPTIONS[route])
+    return result.wall_time, result.history["psnr"], result.notes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--size", choices=("quick", "paper"), default="quick")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--target", default="synthetic:broadband")
-    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--routes", nargs="+", default=None, choices=ROUTES,
+                        help="default: authors reference fit fit-compile, plus the graph routes on CUDA")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    spec, target = make_run("siren2", args.target, "quick", epochs=args.epochs, width=args.width,
-                            train_overrides={"device": str(device), "log_every": args.epochs})
+    routes = args.routes or ["authors", "reference", "fit", "fit-compile"] + (
+        ["fit-graphs", "fit-compile-graphs"] if device.type == "cuda" else [])
+    skipped = [r for r in routes if r in CUDA_ONLY and device.type != "cuda"]
+    routes = [r for r in routes if r not in skipped]
+    if "authors" not in routes:
+        routes.insert(0, "authors")
+    spec, target = make_run("siren2", args.target, args.size,
+                            train_overrides={"device": str(device), "log_every": args.epochs, "compile": False})
     coords, values = target.coords(device=device), target.values.to(device)
-    print(f"device {device}; target {target.name} N={target.n}; model siren2 "
-          f"{spec.model_kwargs['depth']}x{spec.model_kwargs['width']}; {args.epochs} epochs x {args.repeats}")
-    # warm-up every path once (allocator, kernels; compile=True compiles here, see the note printed below)
-    reference_loop(spec.build_model(device), coords, values, 5)
-    fit(spec.build_model(device), target, spec.train, epochs=5)
-    t0 = time.perf_counter()
-    fit(spec.build_model(device), target, spec.train, epochs=5, compile=True)
-    first_compile = time.perf_counter() - t0
-    times: dict[str, list[float]] = {"reference": [], "fit": [], "fit_compiled": []}
-    for _ in range(args.repeats):  # interleaved, so machine load hits every path alike
-        model = spec.build_model(device)
-        _sync(device)
-        t0 = time.perf_counter()
-        reference_loop(model, coords, values, args.epochs)
-        _sync(device)
-        times["reference"].append(time.perf_counter() - t0)
-        times["fit"].append(fit(spec.build_model(device), target, spec.train).wall_time)
-        times["fit_compiled"].append(fit(spec.build_model(device), target, spec.train, compile=True).wall_time)
-    ref = sorted(times["reference"])[len(times["reference"]) // 2]
-    print(f"first compile (5-epoch warm-up run, once per process): {first_compile:.1f} s")
-    for name, label in (("reference", "reference loop"), ("fit", "fit()"),
-                        ("fit_compiled", "fit(compile=True)")):
-        med = sorted(times[name])[len(times[name]) // 2]
-        print(f"{label:<18}: {args.epochs / med:8.1f} epochs/s  (median of {args.repeats}: {med:.2f} s)  "
-              f"ratio to reference {ref / med:.2f}x")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    with float32_matmul("highest") as precision:
+        print(f"device {name}; torch {torch.__version__}; {precision}")
+        print(f"target {target.name} N={target.n}; siren2 {spec.model_kwargs['depth']}x{spec.model_kwargs['width']} "
+              f"(s0={spec.model_kwargs['s0']:.4g}, s1={spec.model_kwargs['s1']:.4g}); {args.epochs} epochs x "
+              f"{args.repeats} interleaved repeats; load {os.getloadavg()[0]:.2f}"
+              + (f"; skipped (no CUDA): {', '.join(skipped)}" if skipped else ""))
+        first = {}
+        for route in routes:           # warm-up: allocator, kernels, the first torch.compile of the process
+            t0 = time.perf_counter()
+            run_route(route, spec, target, coords, values, 5, device)
+            first[route] = time.perf_counter() - t0
+        seconds = {r: [] for r in routes}
+        psnr, notes = {}, {}
+        for _ in range(args.repeats):
+            for route in routes:
+                s, p, n = run_route(route, spec, target, coords, values, args.epochs, device)
+                seconds[route].append(s)
+                psnr[route], notes[route] = p, n
+    ratio = {r: statistics.median(a / b for a, b in zip(seconds["authors"], seconds[r])) for r in routes}
+    print(f"load after: {os.getloadavg()[0]:.2f}; first 5-epoch call per route (warm-up, incl. compile): "
+          + ", ".join(f"{r} {first[r]:.1f} s" for r in routes))
+    for route in routes:
+        if notes[route]:
+            print(f"note {route}: {'; '.join(notes[route])}")
+    print(f"\n| route | epochs/s | median s per {args.epochs} epochs | ratio to authors (median) | "
+          "max abs PSNR diff to authors (dB) | best PSNR (dB) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for route in routes:
+        med = statistics.median(seconds[route])
+        diff = float(np.max(np.abs(psnr[route] - psnr["authors"])))
+        print(f"| {route} | {args.epochs / med:.2f} | {med:.3f} | {ratio[route]:.2f}x | {diff:.2e} | "
+              f"{np.max(psnr[route]):.2f} |")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,11 @@ class TrainConfig:
         fuses the elementwise work of the activations; the first epoch pays the
         compilation (seconds), later ones run ~1.5x faster on a CPU.  Falls back
         to eager mode, with a warning, where compilation fails.
+    cuda_graphs
+        Capture a full-batch epoch as a CUDA graph and replay it (removes the
+        kernel-launch cost of small problems on a GPU); ignored, with a note in
+        ``FitResult.notes``, on other devices and in mini-batch mode.  See
+        :mod:`spectral_probe.accel`.
     """
 
     epochs: int = 500
@@ -92,6 +97,7 @@ class TrainConfig:
     peak: float = 1.0
     memory_fraction: float = 0.5
     compile: bool = False
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "lr_step", "log_every"):
@@ -199,10 +205,11 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, coords: torch
 
 
 class _CompiledLoss:
-    """``torch.compile`` of :func:`mse_loss` that falls back to eager mode when compilation fails."""
+    """``torch.compile`` of a loss (default :func:`mse_loss`) that falls back to eager mode when compilation fails."""
 
-    def __init__(self) -> None:
-        self.compiled = torch.compile(mse_loss)
+    def __init__(self, fn=mse_loss) -> None:
+        self.fn = fn
+        self.compiled = torch.compile(fn)
         self.failed = False
 
     def __call__(self, model, coords, values):
@@ -213,7 +220,7 @@ class _CompiledLoss:
                 self.failed = True
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                               "training continues in eager mode", RuntimeWarning, stacklevel=2)
-        return mse_loss(model, coords, values)
+        return self.fn(model, coords, values)
 
 
 @torch.no_grad()
@@ -354,6 +361,11 @@ def fit(
     all_callbacks = [*callbacks, *probes]
     bar = _progress_bar(config)
     loss_fn = _CompiledLoss() if config.compile else mse_loss
+    epoch_fn = _full_batch_epoch
+    if config.cuda_graphs:  # GPU-only path, kept in its own module
+        from .accel import GraphedEpoch
+
+        epoch_fn = GraphedEpoch(_full_batch_epoch, optimizer, device, batch == n, notes=notes)
 
     model.train()
     for cb in all_callbacks:
@@ -367,7 +379,7 @@ def fit(
                 cb.on_epoch_start(state)
             lrs[epoch] = scheduler.get_last_lr()[0]
             if batch == n:
-                loss = _full_batch_epoch(state, tracker, loss_fn)
+                loss = epoch_fn(state, tracker, loss_fn)
             else:
                 loss = _minibatch_epoch(state, batch, generator, loss_fn)
                 if best_minibatch is not None:

@@ -101,13 +101,16 @@ def _dry_run(plan) -> None:
               help="Epochs per append to each run file [default: 50].")
 @click.option("--retry-failed/--skip-failed", default=None,
               help="Rerun runs that failed before (default) or leave them failed.")
+@click.option("--batch-models", is_flag=True,
+              help="Train runs of one shape together as one batched model, in this process (ignores "
+                   "--executor/--workers; see spectral_probe.sweep.batched).")
 @click.option("--dry-run", is_flag=True, help="List the runs (done/todo) and exit.")
 @click.option("--validate/--no-validate", default=True, show_default=True,
               help="Check every run (arguments, ranges, targets readable, device) before starting any; "
                    "--no-validate when the targets exist only on the workers.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar over runs.")
 def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect_timeout, cluster, slurm_args,
-          device, threads, record_every, retry_failed, dry_run, validate, progress):
+          device, threads, record_every, retry_failed, batch_models, dry_run, validate, progress):
     """Train every configuration of a grid, one run file each, and combine them into sweep.h5.
 
     CONFIG is a TOML file ([sweep], [fixed], [grid] tables; see analyses/*.toml);
@@ -136,14 +139,14 @@ def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect
         click.echo(f"{len(plan.tasks)} runs: {plan.done} done, {len(plan.todo)} to run in {plan.outdir}")
         return
     executor = None
-    if plan.todo:
+    if plan.todo and not batch_models:
         executor = make_executor(opts["kind"], workers=opts["workers"], threads=opts["threads"],
                                  scheduler=opts["scheduler"], connect_timeout=connect_timeout,
                                  cluster=opts["cluster"], folder=plan.outdir / "submitit", slurm=opts["slurm"])
-    where = f" on {executor.description}" if executor else ""
+    where = f" on {executor.description}" if executor else (" batched in this process" if batch_models else "")
     click.echo(f"sweep {plan.spec.name}: {len(plan.tasks)} runs, {plan.done} done, {len(plan.todo)} to run"
                f"{where} -> {plan.outdir}")
-    report = _run(plan, executor, progress)
+    report = _run(plan, executor, progress, batch_models)
     for rid, error in report.failed.items():
         click.echo(f"failed {rid}: {error}", err=True)
     click.echo(f"{report.total - len(report.failed)} of {report.total} runs finished; wrote {report.path} "
@@ -154,7 +157,7 @@ def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect
         raise SystemExit(1)
 
 
-def _run(plan, executor, progress: bool):
+def _run(plan, executor, progress: bool, batch_models: bool = False):
     from tqdm import tqdm
 
     from ..sweep import run_sweep
@@ -170,6 +173,10 @@ def _run(plan, executor, progress: bool):
             bar.set_postfix_str(f"{summary['run_id']} {summary['status']}")
 
     try:
+        if batch_models:
+            from ..sweep.batched import run_sweep_batched
+
+            return run_sweep_batched(plan, on_result=on_result)
         return run_sweep(plan, executor, on_result=on_result)
     except KeyboardInterrupt:
         bar.close()
