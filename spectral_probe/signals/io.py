@@ -137,7 +137,8 @@ def load_image(path: str | os.PathLike, *, gray: bool | None = None,
         img = img.resize((int(w), int(h)), Image.BILINEAR)
     arr = np.asarray(img)
     max_value = 65535.0 if arr.dtype == np.uint16 or img.mode.startswith("I") else 255.0
-    return _image_to_target(arr, path.stem, max_value, {"path": str(path)})
+    meta = {"path": str(path)} if size is None else {"path": str(path), "size": [int(h), int(w)]}
+    return _image_to_target(arr, path.stem, max_value, meta)
 
 
 def camera() -> Target:
