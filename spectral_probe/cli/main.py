@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "figure": "spectral_probe.cli.figure:figure",
     "diagnose": "spectral_probe.cli.diagnose:diagnose",
     "sweep": "spectral_probe.cli.sweep:sweep",
+    "reproduce": "spectral_probe.cli.reproduce:reproduce",
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)
