@@ -7,18 +7,25 @@
   Nyquist frequency ``k~ = N / 2`` (cycles per record) and ``N = 2^16``.
 
   Read literally (``synthetic:eqn5-paper-low``), the *low* signal is not low for
-  the network the paper fits it with: a SIREN whose first layer has frequency
-  300 (omega0 = 30, inputs scaled by 10; Sec 2.2) starts with its power below
-  ``300 / pi = 95.5`` cycles per record (0.0029 k~ at N = 2^16), while the
-  literal low tones sit at 8192-24576 cycles per record (86-257 times higher)
-  and their spectral centroid psi = 0.607 (Eqn 10) is above tetris.wav's 0.573,
-  the paper's example of a high-frequency-dominated signal.  The default
-  ``synthetic:low`` therefore keeps Eqn 5's amplitudes and fractions but
-  applies the fractions to that first-layer band edge: tones at
+  the network the paper fits it with (a SIREN whose first layer has frequency
+  300: omega0 = 30, inputs scaled by 10; Sec 2.2) at the paper's N: its tones
+  sit at 8192-24576 cycles per record and its spectral centroid psi = 0.607
+  (Eqn 10) is above tetris.wav's 0.573, the paper's example of a
+  high-frequency-dominated signal.  The network's first layer spans
+  ``300 / pi = 95.5`` cycles per record; at N = 2^16, 99.9 % of its initial
+  NTK-weighted spectrum S(k) lies below 0.06 x Nyquist (about 1970 cycles per
+  record), and trained for 200 epochs it stays at the zero-output floor on the
+  literal low signal (gain 0.00 dB) as on the high one, while it fits tones at
+  24/48/72 cycles per record (46 dB).  At N = 2^12 the literal tones sit at
+  512-1536 cycles per record, within the network's reach, and it fits them
+  (84 dB in 300 epochs): whether the literal pair splits depends on N.  The
+  default ``synthetic:low`` therefore keeps Eqn 5's amplitudes and fractions
+  but applies the fractions to the first-layer band edge: tones at
   ``[0.25, 0.50, 0.75] x 300 / pi`` cycles per record (23.9, 47.7, 71.6,
-  rounded to 24, 48, 72 so that they are periodic on the record), at any N.  ``synthetic:high`` is Eqn 5's high signal as written
-  (``synthetic:eqn5-paper-high`` is the same signal).  The measurement behind
-  this choice: ``benchmarks/bench_eqn5.py`` (benchmarks/README.md, "Eqn 5").
+  rounded to 24, 48, 72 so that they are periodic on the record), low at any
+  N.  ``synthetic:high`` is Eqn 5's high signal as written
+  (``synthetic:eqn5-paper-high`` is the same signal).  Measurements:
+  ``benchmarks/bench_eqn5.py`` (benchmarks/README.md, "Eqn 5").
 * :func:`broadband` -- flat-magnitude, random-phase spectra on a band
   ``[low_cut, high_cut] x Nyquist``: raising ``low_cut`` removes low-frequency
   content, as in the paper's Fig 1 signals S1-S8 (:func:`fig1_series`; the
