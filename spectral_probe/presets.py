@@ -22,8 +22,9 @@ reproducibility details "For all networks, the first-layer omega0 is scaled by 1
 ``omega_rule="all"`` is the literal reading of Sec 5.1 (SIREN^2 at 3000).  The default
 is the better-founded one: WINNER's layer-1 noise N(0, (s0/30)^2) already puts SIREN^2's
 first-layer frequencies at the scale s0 ~ 3436 (tetris, Table 6) that the x100 rule gives
-the other networks; multiplying them by another 100 pushes them past the Nyquist
-frequency (measured in benchmarks/README.md, "Table 1 protocol").
+the other networks (3000); multiplying them by another 100 pushes them past the Nyquist
+frequency, and on the quick preset's tetris crop SIREN^2 reaches 54.8 dB instead of 77.4
+(benchmarks/README.md, "Table 1 protocol").
 
 ``quick`` keeps the bottleneck visible on a CPU in minutes: the first 2^14 samples, width
 128, 500 epochs.  Cropping lowers every frequency measured in cycles per domain by

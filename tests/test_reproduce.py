@@ -107,7 +107,7 @@ def test_table1_sweep_spec():
 
 def test_cli_table1_runs_through_the_sweep(tmp_path):
     out = tmp_path / "t1"
-    args = ["table1", "--files", "synthetic:high", "--models", "siren", "--models", "siren2", "--seeds", "2",
+    args = ["table1", "--files", "synthetic:high", "--models", "siren,siren2", "--seeds", "2",
             "--epochs", "3", "--out", str(out), "--device", "cpu", "--workers", "1"]
     res = run(*args)
     assert res.exit_code == 0, res.output

@@ -62,6 +62,11 @@ def table6(data):
         raise SystemExit(1)
 
 
+def _split(values) -> list[str]:
+    """``("a,b", "c")`` -> ``["a", "b", "c"]``."""
+    return [v.strip() for item in values for v in str(item).split(",") if v.strip()]
+
+
 def _default_files(data) -> list[str]:
     from ..paper_data import TABLE1_FILES, find_table6_files
     from ..reproduce import data_folders
@@ -95,11 +100,12 @@ def _check_paper_on_cpu(preset: str, files, models, seeds: int, epochs, device: 
 @click.option("--preset", type=click.Choice(["quick", "paper"]), default="quick", show_default=True,
               help="paper: Table 1's protocol (150,000 samples, 30,000 epochs, Table 1's widths; GPU); "
                    "quick: 2^14 samples, 4x128, 500 epochs (CPU minutes; not comparable number for number).")
-@click.option("--files", multiple=True, help="Audio files (repeatable); default: every Table 1 clip in --data.")
+@click.option("--files", multiple=True,
+              help="Audio files, comma-separated or repeated; default: every Table 1 clip in --data.")
 @click.option("--data", type=click.Path(), default=None, help="Folder searched for the default files.")
 @click.option("--models", multiple=True,
-              help="Architectures (repeatable): siren, finer, wire, relu_pe, siren_rff, finerpp, siren2 "
-                   "[default: all seven].")
+              help="Architectures, comma-separated or repeated: siren, finer, wire, relu_pe, siren_rff, finerpp, "
+                   "siren2 [default: all seven].")
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Trials per (file, model): seeds 0..K-1 (the paper: five).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override the preset's epochs.")
@@ -122,8 +128,8 @@ def table1(preset, files, data, models, seeds, epochs, offset, omega_rule, outdi
     from ..reproduce import reproduce_table1, table1_architecture_lines, table1_sweep
     from ..sweep import LocalExecutor
 
-    models = list(models) or list(TABLE1_MODELS)
-    files = list(files) or _default_files(data)
+    models = _split(models) or list(TABLE1_MODELS)
+    files = _split(files) or _default_files(data)
     spec = table1_sweep(preset, files, models, seeds, omega_rule=omega_rule, epochs=epochs, offset=offset)
     _check_paper_on_cpu(preset, files, models, seeds, epochs, device, yes)
     click.echo(f"Table 1 of {CITATION}: {len(files)} file(s) x {len(models)} model(s) x {seeds} seed(s), "
