@@ -108,7 +108,8 @@ def plot_fig4(ds: xr.Dataset):
     x_frac = ds.omega.values / math.pi
     for c, band in enumerate(ds.band.values):
         row = ds.sel(band=band)
-        window = slice(0, int(ds.attrs["window"]) if float(row.tones.max()) > 0.05 else row.sizes["sample"])
+        high = float(row.tones.max()) > 0.05                  # tones near Nyquist: a short window; else 1/8 of it
+        window = slice(0, int(ds.attrs["window"]) if high else max(row.sizes["sample"] // 8, 2))
         ax = axes[0, c]
         ax.plot(row.target[window], color="k", lw=1.6, label="target")
         for e in shown:
