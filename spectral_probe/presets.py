@@ -50,6 +50,7 @@ from .models.base import INR
 from .models.siren import _check_scale, check_size
 from .signals import EQN5_BANDS, Target, load_target
 from .training import TrainConfig
+from .validation import check_known
 
 __all__ = ["Preset", "PRESETS", "RunSpec", "make_run", "PAPER_AUDIO_SAMPLES", "PAPER_AUDIO_EPOCHS",
            "PAPER_TRIALS", "PAPER_LR", "PAPER_LR_STEP", "PAPER_LR_GAMMA", "FIRST_OMEGA_SCALE",
@@ -134,8 +135,7 @@ def first_omega(model: str, n: int, omega_rule: str = "sec5") -> float | None:
     ``base x 100 x n / 150,000`` for the models of :data:`FIRST_OMEGA_MODELS` (and SIREN^2 under
     ``omega_rule="all"``, base 30); None for models the rule leaves alone.
     """
-    if omega_rule not in OMEGA_RULES:
-        raise ValueError(f"unknown omega_rule {omega_rule!r}; choose one of: {', '.join(OMEGA_RULES)}")
+    check_known([omega_rule], OMEGA_RULES, "omega_rule", exc=ValueError)
     base = FIRST_OMEGA_MODELS.get(model, 30.0 if (model == "siren2" and omega_rule == "all") else None)
     return None if base is None else base * FIRST_OMEGA_SCALE * n / PAPER_AUDIO_SAMPLES
 
@@ -246,8 +246,7 @@ def make_run(
         raise ValueError(f"unknown model {model!r}; choose one of: {', '.join(list_models())}")
     if model != "siren2" and (s0 is not None or s1 is not None):
         raise ValueError(f"--s0/--s1 set WINNER noise and apply to siren2 only, not {model!r}")
-    if omega_rule not in OMEGA_RULES:
-        raise ValueError(f"unknown omega_rule {omega_rule!r}; choose one of: {', '.join(OMEGA_RULES)}")
+    check_known([omega_rule], OMEGA_RULES, "omega_rule", exc=ValueError)
     p = PRESETS[preset]
     loaded, target_kwargs = _load(target, p, num_samples, offset, seed)
     one_d = loaded.spatial_dims == 1

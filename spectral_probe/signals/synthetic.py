@@ -42,6 +42,7 @@ import math
 import numpy as np
 import torch
 
+from ..validation import positive_int
 from .target import Target
 
 __all__ = ["EQN5_BANDS", "EQN5_AMPLITUDES", "EQN5_FRACTIONS", "EQN5_FIRST_LAYER_FREQUENCY", "EQN5_PAPER_N",
@@ -192,8 +193,7 @@ def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, max_cut: float = 0.64, 
     first ones inside a SIREN's initial band (about 0.05 x Nyquist on the presets of
     :mod:`spectral_probe.presets`) and the last ones far above it.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"count must be a positive integer, got {count!r}")
+    count = positive_int(count, "count")
     min_cut = _check_fraction("min_cut", min_cut)
     max_cut = _check_fraction("max_cut", max_cut)
     if count > 1 and not 0 < min_cut <= max_cut < 1:

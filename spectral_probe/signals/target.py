@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from ..validation import check_known
 from ..winner import TABLE6_AUDIO_SAMPLES, spectral_centroid, winner_scales
 
 __all__ = ["Target", "grid_coords", "PSI_CONVENTIONS"]
@@ -117,8 +118,7 @@ class Target:
               images at the file's own resolution.  Synthetic 1-D targets use
               their first 150,000 samples.
         """
-        if convention not in PSI_CONVENTIONS:
-            raise ValueError(f"unknown psi convention {convention!r}; choose one of {', '.join(PSI_CONVENTIONS)}")
+        check_known([convention], PSI_CONVENTIONS, "psi convention", exc=ValueError)
         source = self._table6_source() if convention == "table6" else self
         return spectral_centroid(source.grid().cpu().numpy(), spatial_dims=source.spatial_dims, **kwargs)
 
