@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import time
 from dataclasses import replace
 
@@ -33,7 +35,11 @@ from spectral_probe.training import fit
 
 #: (label, target spec, offset); "lowpass" is built here (no synthetic: name for it yet)
 TARGETS = [("tetris", "tetris.wav", 0), ("broadband", "synthetic:broadband", 0), ("high", "synthetic:high", 0),
-           ("gt_bach", "gt_bach.wav", 65536), ("low", "synthetic:low", 0), ("lowpass", "lowpass:0.05", 0)]
+           ("gt_bach", "gt_bach.wav", 65536), ("low", "synthetic:low", 0), ("lowpass", "lowpass:0.05", 0),
+           ("chopin", "chopin.wav", 0), ("vivaldi_gt", "vivaldi_gt.wav", 0), ("dilse_gt", "dilse_gt.wav", 0),
+           ("turkish_gt", "turkish_gt.wav", 0)]
+#: the targets run by default (the other real clips: --targets chopin vivaldi_gt dilse_gt turkish_gt)
+REQUIRED = ["tetris", "broadband", "high", "gt_bach", "low", "lowpass"]
 #: detector settings re-applied to the recorded rows
 VARIANTS = {"default": {}, "warmup 0": {"warmup": 0}, "warmup 50": {"warmup": 50},
             "patience 2": {"patience": 2}, "patience 5": {"patience": 5}, "gain 0.5 dB": {"gain_db": 0.5},
@@ -72,7 +78,8 @@ def forecast(label: str) -> str:
     """``spectral-probe diagnose`` for a plain SIREN on the seed-0 target (quick preset)."""
     spec, offset = _spec(label)
     d = diagnose_target(_target(spec, 0), offset=offset)
-    return f"{d.forecast} ({100 * d.ntk_coverage:.2g} % covered)".replace("1e+02 %", "100 %")
+    bound = -10 * math.log10(max(1 - d.ntk_coverage, 1e-12))
+    return f"{d.forecast} ({100 * d.ntk_coverage:.2g} % covered, <= {bound:.2f} dB)".replace("1e+02 %", "100 %")
 
 
 def run_case(model: str, label: str, spec: str, offset: int, seed: int, epochs: int) -> dict:
@@ -150,13 +157,31 @@ def print_tables(rows: list[dict], diagnoses: dict) -> None:
             else {"truth": r["best_gain"] < 1.0, "flagged": r["flagged_099"]} for r in rows]    # older --json files
     tp, fn, fp, tn = _confusion(wide)
     print(f"  {'band 0.99':<14} {tp:>3} of {tp + fn} / {fp:>3} of {fp + tn}")
+    _forecast_table(rows, results, diagnoses)
+
+
+def _forecast_table(rows: list[dict], results: list[dict], diagnoses: dict) -> None:
+    """Forecast (``spectral-probe diagnose``, plain SIREN) vs the SIREN runs' outcomes."""
+    groups: dict[str, list[tuple[dict, dict]]] = {}
+    for r, a in zip(rows, results):
+        if r["model"] == "siren" and r["target"] in diagnoses:
+            groups.setdefault(diagnoses[r["target"]].split(" (")[0], []).append((r, a))
+    print("\nforecast (plain SIREN, at initialisation) vs outcome of the SIREN runs:")
+    print("| forecast | runs | stayed at the floor | left it (target: epoch of 1 dB) |\n| --- | --- | --- | --- |")
+    for label in ("likely", "at risk", "unlikely", "undecided"):
+        pairs = groups.get(label, [])
+        if pairs:
+            stuck = sorted({r["target"] for r, a in pairs if a["truth"]})
+            left = [f"{r['target']}: {a['one_db_at']}" for r, a in pairs if not a["truth"]]
+            print(f"| {label} | {len(pairs)} | {len([1 for _, a in pairs if a['truth']])} ({', '.join(stuck) or '-'}) "
+                  f"| {len(left)} ({', '.join(left) or '-'}) |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=500)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--targets", nargs="+", default=[t[0] for t in TARGETS],
+    parser.add_argument("--targets", nargs="+", default=REQUIRED,
                         help="Labels of TARGETS, synthetic:<spec>, or lowpass:<cut> (broadband on [0, cut] x Nyquist).")
     parser.add_argument("--models", nargs="+", default=["siren", "siren2"])
     parser.add_argument("--json", default=None, help="Also write every row (with histories) here.")
@@ -187,6 +212,7 @@ def main() -> None:
                     with open(args.json, "w") as fh:
                         json.dump({"rows": rows, "diagnoses": diagnoses}, fh)
     print_tables(rows, diagnoses)
+    print(f"\nload average (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ References
   ``sin`` of a wide normal is arcsine-distributed on [-1, 1].
 * Chandravamsi et al., arXiv 2509.09719, Theorem 3.1: adding WINNER noise
   ``eta ~ N(0, (s/omega)^2)`` (Eqn 8) to such weights gives a Gaussian
-  pre-activation of standard deviation ``sqrt(1 + d s^2 / 2)`` (Theorem 3.1 and
-  the caption of Fig. 5, for arcsine inputs and bias-free layers), derived in
-  :func:`theorem31_std`.
-* Proposition 1 of the same paper: with ``w_a ~ U(-a, a)^d`` the PSD of
-  ``w_a^T x`` is ``a^2`` times that of ``w_1^T x``; the PSD is quadratic in the
-  signal, so scaling a signal by ``a`` scales its PSD by ``a^2``
+  pre-activation of standard deviation ``sqrt(1 + d s^2 / 2)`` (Sec 3, Theorem 3.1:
+  inputs ``X ~ Arcsin(-1, 1)`` of variance 1/2, ``W ~ U(+-sqrt(6/d)/omega0)``,
+  ``eta ~ N(0, (s/omega0)^2)``, no bias), derived in :func:`theorem31_std`.
+  Proposition 2 of the paper notes that the bias is neglected, "justified for
+  large d (fan_in) values".
+* Proposition 1 of the same paper (Sec 2.1): for ``w_a ~ U(-a, a)^d``,
+  ``z_a = a z_1``, so "the power spectral density satisfies S_a(k) = a^2 S_1(k)"
   (:func:`proposition1_psd`).
 
 Bias term
@@ -21,9 +22,13 @@ Bias term
 Our models keep PyTorch's default bias init ``b ~ U(-1/sqrt(d), 1/sqrt(d))``
 (as the authors' code), which adds ``omega^2 Var(b) = omega^2 / (3 d)`` to the
 pre-activation variance: 0.146 for ``omega = 30, d = 2048``, i.e. 7 % of the
-std.  :func:`theorem31_std` therefore takes ``bias_var``; pass
-:func:`pytorch_bias_variance` for our models, or 0 for bias-free networks (the
-theorem as stated).  The tests check both.
+std (at ``d = 128``: 2.34, i.e. std 1.83 instead of 1).  :func:`theorem31_std`
+therefore takes ``bias_var``; pass :func:`pytorch_bias_variance` for our models,
+or 0 for bias-free networks (the theorem as stated).  Deeper than layer 2 a
+layer's input is ``sin(N(0, sigma^2))``, whose second moment
+(:func:`sine_gaussian_second_moment`) is below the arcsine's 1/2 when ``sigma``
+is near 1; :func:`siren_preactivation_stds` chains both effects through a
+network.  The tests check all three.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ __all__ = [
     "arcsine_pdf", "arcsine_cdf", "gaussian_pdf", "gaussian_cdf",
     "sine_gaussian_pdf", "sine_gaussian_cdf", "sine_gaussian_second_moment",
     "uniform_variance", "pytorch_bias_variance", "siren_hidden_weight_variance",
-    "preactivation_variance", "theorem31_std", "proposition1_psd",
+    "preactivation_variance", "theorem31_std", "siren_preactivation_stds", "proposition1_psd",
     "bin_probabilities", "total_variation",
 ]
 
@@ -166,6 +171,30 @@ def theorem31_std(fan_in: int, s: float, omega: float = 30.0, bias_var: float = 
     """
     weight_var = siren_hidden_weight_variance(fan_in, omega) + (s / omega) ** 2
     return math.sqrt(preactivation_variance(fan_in, weight_var, omega, input_second_moment, bias_var))
+
+
+def siren_preactivation_stds(width: int, depth: int, omega: float = 30.0, scales=(0.0, 0.0),
+                             bias: bool = True, first_second_moment: float = ARCSINE_VARIANCE) -> list[float]:
+    """Predicted std of the pre-activations of layers 2..depth of a (noisy) SIREN of ``width`` units.
+
+    Layer ``l`` (1-based) gets Theorem 3.1 with its WINNER scale (``scales[1]`` for layer 2, 0
+    deeper) and, with ``bias``, PyTorch's default bias variance; its input second moment is
+    ``first_second_moment`` for layer 2 (the arcsine law of the first layer's output) and
+    :func:`sine_gaussian_second_moment` of the previous layer's predicted std deeper.
+
+    Returns
+    -------
+    list of float
+        ``depth - 1`` values, for layers 2, 3, ..., depth.
+    """
+    bias_var = pytorch_bias_variance(width) if bias else 0.0
+    stds, moment = [], float(first_second_moment)
+    for layer in range(2, depth + 1):
+        s = float(scales[1]) if layer == 2 and len(scales) > 1 else 0.0
+        std = theorem31_std(width, s, omega, bias_var, input_second_moment=moment)
+        stds.append(std)
+        moment = sine_gaussian_second_moment(std)
+    return stds
 
 
 def proposition1_psd(psd, a: float):

@@ -11,16 +11,28 @@ and the noise scales (Eqn 11) are
 
 Coefficients
 ------------
-``audio``: s0_max=3500, a=7, b=3.  The paper's text gives a=5 for audio, but the
-authors' code and the paper's Table 6 use a=7; we default to the values that
-reproduce Table 6 (tetris psi=0.5732, gt_bach psi=0.0737) and keep the text's
-choice as the ``audio-text`` preset.
-``image``: s0_max=50, a=5, b=0.4 (text and code agree).
+``audio``: s0_max=3500, a=7, b=3.  Sec 3.1 (after Eqn 11) states
+``[s0_max, a, b] = [3500, 5, 3]`` for audio, but the paper's own Table 6 (and the
+authors' code) use a=7: for tetris (psi 0.5732) Eqn 11 gives s0 = 3436.7 with
+a=7 (Table 6 prints 3436) and 3300 with a=5.  We default to the values that
+reproduce Table 6 (``spectral-probe reproduce table6``) and keep the text's
+reading as the ``audio-text`` preset.
+``image``: s0_max=50, a=5, b=0.4 (Sec 3.1; Table 6's image rows agree, e.g.
+camera psi 0.3121 -> s0 39, s1 0.12).
 
-Multi-channel targets: we average per-channel centroids (no channel
-normalisation).  The authors' code divides psi by the channel count C inside
-the centroid and again inside Eqn 11; ``channel_norm="authors"`` reproduces the
-first division, and :func:`winner_scales` takes ``channels=`` for the second.
+psi is computed on the samples given.  Table 6 uses the first 150,000 samples
+of each audio file (Supplementary Sec C; :data:`TABLE6_AUDIO_SAMPLES`),
+channels averaged to mono and the whole file's peak as the scale (psi does not
+depend on it), and images at their own resolution; ``Target.psi(convention=
+"table6")`` applies that convention to any loaded target.
+
+Multi-channel targets: Eqn 11 divides psi by the channel count C
+(``s0 = s0_max (1 - exp(-a psi / C))``, ``s1 = b psi / C``);
+:func:`winner_scales` does so with ``channels=C``.  Table 6's targets are single
+channel (audio averaged to mono, grayscale images), so the default
+``channels=1`` reproduces it.  :func:`spectral_centroid` averages per-channel
+centroids; the authors' code also divides by C inside the centroid,
+``channel_norm="authors"`` reproduces that second division.
 """
 
 from __future__ import annotations
@@ -32,7 +44,10 @@ import numpy as np
 
 from .validation import positive_float, positive_int
 
-__all__ = ["WinnerCoefficients", "WINNER_PRESETS", "spectral_centroid", "winner_scales"]
+__all__ = ["WinnerCoefficients", "WINNER_PRESETS", "TABLE6_AUDIO_SAMPLES", "spectral_centroid", "winner_scales"]
+
+#: Supplementary Sec C (Table 6): "For audio signals, we consider only the first 150,000 samples"
+TABLE6_AUDIO_SAMPLES = 150_000
 
 
 @dataclass(frozen=True)

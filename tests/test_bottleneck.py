@@ -209,8 +209,10 @@ def test_escape_from_the_bottleneck_is_reported():
     for i in range(5):
         det.update(10 * i, _row())
     v = det.update(50, _row(gain=0.2, energy=0.02, cover=0.05))        # +0.02 dB/epoch: 9 dB projected
-    assert v.state == AT_RISK and v.reason.startswith("escaping the bottleneck flagged at epoch 20")
-    assert v.first_onset == 20 and v.onset == 0
+    assert v.state == AT_RISK and v.reason.startswith("escaping the bottleneck: the gain climbs")
+    assert v.first_onset == 20 and v.onset == 20
+    line = v.line()                                                      # one onset in the line, not two
+    assert line.startswith("at risk since epoch 20 (epoch 50): escaping the bottleneck") and "epoch 0" not in line
     v = det.update(60, _row(gain=1.5, energy=0.3, cover=0.3))
     assert v.state == FITTING and "left the bottleneck flagged at epoch 20" in v.reason
 
@@ -296,7 +298,7 @@ def test_watch_indicators_match_a_direct_computation():
 
 def test_watch_keeps_a_low_frequency_fit_out_of_the_bottleneck():
     spec, target = make_run("siren", "synthetic:low", "quick", epochs=60, width=32, depth=3,
-                            train_overrides={"device": "cpu"})
+                            first_omega=300.0, train_overrides={"device": "cpu"})   # Fig 4's SIREN (Sec 2.2)
     watch = BottleneckWatch(every=10)
     with warnings.catch_warnings():
         warnings.simplefilter("error", BottleneckWarning)

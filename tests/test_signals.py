@@ -104,10 +104,23 @@ def test_tones_are_exact_sinusoids():
 
 
 def test_eqn5_pair_low_and_high():
+    """Eqn 5 (Sec 2.2): A = [1, 2, 4]/7; high tones [0.85, 0.90, 0.95] x Nyquist; literal low [0.25, 0.5, 0.75]."""
     low, high = eqn5(4096, "low"), eqn5(4096, "high")
     assert low.psi() < 0.1 < 0.5 < high.psi()
+    assert high.meta["freqs_nyquist"] == [0.85, 0.90, 0.95] and high.meta["amplitudes"] == pytest.approx([1 / 7, 2 / 7, 4 / 7])
+    k = np.arange(4096)
+    expected = sum(a * np.sin(np.pi * f * k) for a, f in zip((1 / 7, 2 / 7, 4 / 7), (0.85, 0.90, 0.95)))
+    np.testing.assert_allclose(high.values[:, 0].numpy(), expected, atol=1e-6)    # no peak normalisation
+    for n in (4096, 2 ** 16):                                                       # low: 24/48/72 cycles at any N
+        np.testing.assert_allclose(np.asarray(eqn5(n, "low").meta["freqs_nyquist"]) * n / 2, [24, 48, 72])
+    paper_low = eqn5(2 ** 16, "eqn5-paper-low")
+    assert paper_low.meta["freqs_nyquist"] == [0.25, 0.50, 0.75]
+    assert paper_low.psi() == pytest.approx((0.25 + 2 * 0.5 + 4 * 0.75) / 7, abs=1e-3)   # 0.607 > tetris 0.573
+    assert load_target("synthetic:eqn5-paper-high", n=512).name == "eqn5-paper-high"
     with pytest.raises(ValueError, match="unknown Eqn 5 band"):
         eqn5(100, "mid")
+    with pytest.raises(ValueError, match="too short"):
+        eqn5(100, "low")
 
 
 def test_broadband_has_no_energy_below_cut_and_predicted_centroid():

@@ -86,3 +86,22 @@ def test_table6_psi_from_real_audio(fixture, psi, request):
     path = request.getfixturevalue(fixture)
     target = load_audio(path, num_samples=150_000)
     assert round(target.psi(), 4) == psi
+
+
+@pytest.mark.parametrize("fixture,psi,s0,s1", [("tetris", 0.5732, 3436, 1.72), ("gt_bach", 0.0737, 1410, 0.22)])
+def test_psi_conventions_on_real_audio(fixture, psi, s0, s1, request):
+    """``load_target(path)`` holds the whole file: the default convention uses it, ``table6`` the first 150,000."""
+    from spectral_probe import load_target
+
+    path = request.getfixturevalue(fixture)
+    whole = load_target(str(path))
+    assert whole.n > 150_000
+    assert round(whole.psi(), 4) != psi                                   # the crop decides ...
+    assert round(whole.psi(convention="table6"), 4) == psi                # ... unless Table 6's convention is asked
+    ours_s0, ours_s1 = whole.winner_scales(convention="table6")
+    assert 0 <= ours_s0 - s0 < 1 and round(ours_s1, 2) == s1               # Table 6 truncates s0
+    assert whole.winner_scales() == winner_scales(whole.psi())
+    crop = whole.crop(2 ** 14, offset=65536)                               # a crop re-reads its file
+    assert round(crop.psi(convention="table6"), 4) == psi and round(crop.psi(), 4) != psi
+    with pytest.raises(ValueError, match="unknown psi convention"):
+        whole.psi(convention="paper")

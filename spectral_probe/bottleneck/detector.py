@@ -184,9 +184,9 @@ class BottleneckDetector:
         if self.verdict.state == BOTTLENECK and not climbing:   # hysteresis: a widening band alone does not end it
             return self._set(BOTTLENECK, step, f"still at the zero-output floor: {evidence}")
         if self.first_onset is not None and climbing:
-            self.streak = 0
-            return self._set(AT_RISK, step, f"escaping the bottleneck flagged at epoch {self.first_onset}: the "
-                             f"gain climbs ({projected:.2f} dB projected by epoch {self._end(step)}): {evidence}")
+            self.streak = 0       # one onset in the line: the bottleneck's ("at risk since epoch <onset>")
+            return self._set(AT_RISK, step, f"escaping the bottleneck: the gain climbs ({projected:.2f} dB "
+                             f"projected by epoch {self._end(step)}): {evidence}", onset=self.first_onset)
         stuck = collapsed and uncovered and late and not climbing
         if stuck and self.streak == 0:
             self.streak_start = step
@@ -218,12 +218,13 @@ class BottleneckDetector:
         self.previous = (step, positive)
         return positive + rate * max(self._end(step) - step, 0)
 
-    def _set(self, state: str, step: int, reason: str) -> Verdict:
+    def _set(self, state: str, step: int, reason: str, onset: int | None = None) -> Verdict:
         if state in (AT_RISK, BOTTLENECK):
             self.risk_start = step if self.risk_start is None else self.risk_start
         else:
             self.risk_start = None
-        onset = self.streak_start if state == BOTTLENECK else self.risk_start
+        if onset is None:
+            onset = self.streak_start if state == BOTTLENECK else self.risk_start
         self.verdict = Verdict(state, step, onset, reason,
                                self.suggestion if state in (AT_RISK, BOTTLENECK) else "", self.first_onset)
         return self.verdict

@@ -1,4 +1,4 @@
-"""``spectral-probe figure``: regenerate the paper's Figures 3-8, 13 and 14."""
+"""``spectral-probe figure``: regenerate the paper's Figures 1-8, 13 and 14."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
 @click.option("--preset", default="quick", show_default=True, type=LazyChoice(_figure_presets),
               help="quick (CPU minutes), paper (the paper's sizes, GPU) or test (seconds, tiny).")
 @click.option("--target", default=None,
-              help="Audio file for the tetris.wav figures (3, 6, 14) and/or image for Fig 6; "
+              help="Audio file for the tetris.wav figures (2, 3, 6, 14) and/or image for Fig 6; "
                    "default: bundled synthetic:broadband and scikit-image camera.")
 @click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False),
               help="Folder for figN.png (and other formats) and the data figN.h5.")
@@ -82,7 +82,7 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
                    "applies to the selected figures that have KEY.")
 @click.option("--yes", is_flag=True, help="Run --preset paper on a CPU despite the estimated time.")
 def figure(which, preset, target, out, formats, dpi, device, seed, threads, sizes, yes):
-    """Regenerate paper figures: WHICH is any of 3 4 5 6 7 8 13 14, or all."""
+    """Regenerate paper figures: WHICH is any of 1 2 3 4 5 6 7 8 13 14, or all."""
     import torch
 
     from ..devices import resolve_device

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str | tuple[str, str]] = {
     "diagnose": ("spectral_probe.cli.diagnose:diagnose", "psi, WINNER scales and a bottleneck forecast for a target."),
     "sweep": ("spectral_probe.cli.sweep:sweep", "Train a grid of runs and combine them into sweep.h5."),
     "export": ("spectral_probe.cli.export:export", "Write a run file's trajectories as TensorBoard event files."),
+    "reproduce": ("spectral_probe.cli.reproduce:reproduce", "Recompute the paper's Table 6, or run Table 1, beside the paper's numbers."),
 }
 
 USER_ERRORS = (ValueError, TypeError, OSError)

@@ -9,11 +9,14 @@ Theory overlays (stored with the data, see :func:`theory_curves`):
 * input: ``U(-1, 1)``;
 * post-activations: the arcsine law (Sitzmann et al. 2020, Lemma 1.5), and for
   layers >= 2 the exact law of ``sin(Z)``, ``Z ~ N(0, sigma^2)``;
-* pre-activations of layers >= 2: ``N(0, sigma^2)`` with ``sigma`` from
-  Theorem 3.1 (``sqrt(1 + d s^2 / 2)``, ``s = s1`` for layer 2 of SIREN^2, 0
-  otherwise, where it is Sitzmann's N(0, 1)).  The bias-free form, as the
-  theorem is stated; our layers keep PyTorch's bias (+7 % std at d = 2048, see
-  :mod:`spectral_probe.theory`).
+* pre-activations of layers >= 2: ``N(0, sigma^2)`` for the network shown
+  (:func:`spectral_probe.theory.siren_preactivation_stds`: Theorem 3.1 with
+  ``s = s1`` for layer 2 of SIREN^2 and 0 otherwise, plus PyTorch's default
+  bias, which our layers keep, and the second moment of each layer's actual
+  input), and, where it differs by more than 1 %, Theorem 3.1 as the paper
+  states it (``sqrt(1 + d s^2 / 2)``, bias-free; Sitzmann's N(0, 1) at s = 0).
+  At width 2048 they differ by 7 % for ``s = 0`` (1.07 vs 1) and coincide for
+  ``s1 = 1`` (32.0); at width 128 the bias makes it 1.83 vs 1.
 * The first layer's pre-activation ``omega0 (w x + b)`` has no closed form here.
 
 Layers are counted from 1 in labels (hook point ``layers.0`` is layer 1).
@@ -35,6 +38,8 @@ __all__ = ["compute_fig8", "compute_fig13", "plot_fig8", "plot_fig13", "estimate
 #: points of each theory curve
 _CURVE_POINTS = 400
 _CURVES = ("primary", "secondary")
+#: relative difference above which Theorem 3.1 as stated is drawn beside the network's prediction
+_DIFFER = 0.01
 
 
 def _layer_scale(model_s: tuple[float, float], layer: str) -> float:
@@ -43,8 +48,11 @@ def _layer_scale(model_s: tuple[float, float], layer: str) -> float:
     return model_s[index] if index < 2 else 0.0
 
 
-def _curves_for(layer: str, kind: str, x: np.ndarray, width: int, omega: float, s: tuple[float, float]):
-    """``[(label, pdf), ...]`` (up to two) for one hook point; empty when no closed form applies."""
+def _curves_for(layer: str, kind: str, x: np.ndarray, stds: dict[str, tuple[float, float]]):
+    """``[(label, pdf), ...]`` (up to two) for one hook point; empty when no closed form applies.
+
+    ``stds`` maps ``layers.i`` (i >= 1) to (network prediction, Theorem 3.1 as stated).
+    """
     if layer == "input":
         return [("U(-1, 1)", np.where(np.abs(x) <= 1, 0.5, 0.0))]
     if layer == "output":
@@ -52,24 +60,40 @@ def _curves_for(layer: str, kind: str, x: np.ndarray, width: int, omega: float, 
     index = int(layer.split(".")[1])
     if index == 0:
         return [("arcsine (Sitzmann)", theory.arcsine_pdf(x))] if kind == "post" else []
-    scale = _layer_scale(s, layer)
-    sigma = theory.theorem31_std(width, scale, omega)          # Theorem 3.1 (s = 0: Sitzmann N(0, 1))
+    net, stated = stds[layer]
     if kind == "pre":
-        name = f"Thm 3.1 N(0, {sigma:.3g}$^2$)" if scale > 0 else "Sitzmann N(0, 1)"
-        return [(name, theory.gaussian_pdf(x, sigma))]
+        curves = [(f"network (Thm 3.1 + bias) N(0, {net:.3g}$^2$)", theory.gaussian_pdf(x, net))]
+        if abs(net / stated - 1.0) > _DIFFER:
+            name = (f"Thm 3.1 as stated (no bias) N(0, {stated:.3g}$^2$)" if stated > 1.0 + 1e-9
+                    else "Thm 3.1 / Sitzmann, no bias: N(0, 1)")
+            curves.append((name, theory.gaussian_pdf(x, stated)))
+        return curves
     return [("arcsine (Sitzmann)", theory.arcsine_pdf(x)),
-            (f"sin(N(0, {sigma:.3g}$^2$))", theory.sine_gaussian_pdf(x, sigma))]
+            (f"sin(N(0, {net:.3g}$^2$))", theory.sine_gaussian_pdf(x, net))]
 
 
-def theory_curves(ds: xr.Dataset, width: int, omega: float, scales: dict[str, tuple[float, float]]) -> xr.Dataset:
+def predicted_stds(width: int, depth: int, omega: float, s: tuple[float, float]) -> dict[str, tuple[float, float]]:
+    """``layers.i`` -> (std predicted for the network shown, Theorem 3.1 as stated), for i = 1 .. depth-1."""
+    net = theory.siren_preactivation_stds(width, depth, omega, s, bias=True)
+    return {f"layers.{i}": (net[i - 1], theory.theorem31_std(width, s[1] if i == 1 else 0.0, omega))
+            for i in range(1, depth)}
+
+
+def theory_curves(ds: xr.Dataset, width: int, omega: float, scales: dict[str, tuple[float, float]],
+                  depth: int | None = None) -> xr.Dataset:
     """Theory densities on each panel's histogram range.
 
     Returns
     -------
     xr.Dataset
         ``theory_x (model, layer, kind, tx)``, ``theory_pdf (model, layer, kind, curve, tx)``
-        (NaN where none), ``theory_label (model, layer, kind, curve)`` ("" where none).
+        (NaN where none), ``theory_label (model, layer, kind, curve)`` ("" where none),
+        ``std_network``/``std_theorem (model, layer)``: the predicted pre-activation stds (NaN where none).
     """
+    depth = depth or 1 + max(int(str(v).split(".")[1]) for v in ds.layer.values if str(v).startswith("layers."))
+    stds = {str(m): predicted_stds(width, depth, omega, scales[str(m)]) for m in ds.model.values}
+    std_net = np.full((ds.sizes["model"], ds.sizes["layer"]), np.nan)
+    std_thm = np.full_like(std_net, np.nan)
     shape = (ds.sizes["model"], ds.sizes["layer"], ds.sizes["kind"])
     tx = np.full(shape + (_CURVE_POINTS,), np.nan)
     pdf = np.full(shape + (len(_CURVES), _CURVE_POINTS), np.nan)
@@ -82,12 +106,14 @@ def theory_curves(ds: xr.Dataset, width: int, omega: float, scales: dict[str, tu
                     continue
                 x = np.linspace(edges[0], edges[-1], _CURVE_POINTS)
                 tx[m, i, j] = x
-                for c, (name, values) in enumerate(_curves_for(str(layer), str(kind), x, width, omega,
-                                                               scales[str(model)])):
+                for c, (name, values) in enumerate(_curves_for(str(layer), str(kind), x, stds[str(model)])):
                     pdf[m, i, j, c], labels[m, i, j, c] = values, name
+            if str(layer) in stds[str(model)]:
+                std_net[m, i], std_thm[m, i] = stds[str(model)][str(layer)]
     dims = ("model", "layer", "kind")
     return xr.Dataset({"theory_x": (dims + ("tx",), tx), "theory_pdf": (dims + ("curve", "tx"), pdf),
-                       "theory_label": (dims + ("curve",), labels.astype(str))},
+                       "theory_label": (dims + ("curve",), labels.astype(str)),
+                       "std_network": (("model", "layer"), std_net), "std_theorem": (("model", "layer"), std_thm)},
                       coords={"curve": list(_CURVES)})
 
 
@@ -99,7 +125,7 @@ def compare_at_init(sz: dict, layers, *, device="auto", seed: int = 0) -> xr.Dat
              init_activations("siren2", sz["n"], sz["bins"], device=device, seed=seed, layers=layers,
                               s0=sz["s0"], s1=sz["s1"], **common)]
     ds = xr.concat(parts, dim="model", coords="minimal", compat="override").assign_coords(model=["siren", "siren2"])
-    return ds.merge(theory_curves(ds, sz["width"], sz["omega"], scales))
+    return ds.merge(theory_curves(ds, sz["width"], sz["omega"], scales, sz["depth"]))
 
 
 def _attrs(figure: str, preset: str, sz: dict, seed: int) -> dict:

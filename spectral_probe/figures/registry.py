@@ -66,6 +66,10 @@ class Recipe:
 
 
 FIGURES: dict[str, Recipe] = {r.number: r for r in (
+    Recipe("1", "PSNR of SIREN vs SIREN^2 on eight broadband signals S1-S8 with decreasing low-frequency content",
+           "fig1"),
+    Recipe("2", "PSNR histories of SIREN for different input scalings and network sizes (tetris.wav)", "fig2",
+           "audio"),
     Recipe("3", "SIREN on a high-frequency target: pre-activation/output distributions and cumulative PSDs, "
                 "epoch 0 vs last", "fig3_14", "audio"),
     Recipe("4", "SIREN on the Eqn 5 low/high targets: output and log(1+S(k)) over training", "fig4"),

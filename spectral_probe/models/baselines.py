@@ -85,25 +85,28 @@ def gauss(in_features: int = 1, out_features: int = 1, width: int = 256, depth: 
 
 @register_model("wire")
 def wire(in_features: int = 1, out_features: int = 1, width: int = 256, depth: int = 4,
-         omega: float = 10.0, scale: float = 10.0) -> INR:
+         omega: float = 10.0, scale: float = 10.0, first_omega: float | None = None) -> INR:
     """WIRE: complex Gabor wavelet activations; the output is the head's real part.
 
     As in the WIRE reference code the first layer is real, later layers and the
     head are complex, and the hidden width is divided by sqrt(2) so that the
     real parameter count stays close to a real network of ``width`` units.
+    ``first_omega`` (default ``omega``) is the first layer's Gabor frequency:
+    the WINNER paper scales it by 100 for audio (arXiv 2509.09719, Sec 5.1).
     """
     check_size(width, depth, in_features, out_features)
     omega = _check_omega("omega", omega)
     scale = _check_omega("scale", scale)
+    first_omega = omega if first_omega is None else _check_omega("first_omega", first_omega)
     hidden = max(1, int(width / math.sqrt(2)))
     layers = []
     for i in range(depth):
         dtype = torch.float32 if i == 0 else torch.complex64
         linear = nn.Linear(in_features if i == 0 else hidden, hidden, dtype=dtype)
-        layers.append(INRLayer(linear, ComplexGabor(omega, scale)))
+        layers.append(INRLayer(linear, ComplexGabor(first_omega if i == 0 else omega, scale)))
     head = nn.Linear(hidden, out_features, dtype=torch.complex64)
     config = dict(model="wire", in_features=in_features, out_features=out_features, width=width,
-                  depth=depth, omega=omega, scale=scale, hidden_width=hidden)
+                  depth=depth, omega=omega, scale=scale, first_omega=first_omega, hidden_width=hidden)
     return INR(layers, head, real_output=True, config=config)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .synthetic import parse_synthetic
-from .target import Target
+from .target import _FILE_LOADERS, Target
 
 __all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "load_audio", "load_image", "camera",
            "load_target", "resolve_data_path", "DATA_ENV"]
@@ -137,7 +137,11 @@ def load_image(path: str | os.PathLike, *, gray: bool | None = None,
         img = img.resize((int(w), int(h)), Image.BILINEAR)
     arr = np.asarray(img)
     max_value = 65535.0 if arr.dtype == np.uint16 or img.mode.startswith("I") else 255.0
-    return _image_to_target(arr, path.stem, max_value, {"path": str(path)})
+    meta = {"path": str(path)} if size is None else {"path": str(path), "size": [int(h), int(w)]}
+    return _image_to_target(arr, path.stem, max_value, meta)
+
+
+_FILE_LOADERS.update(audio=load_audio, image=load_image)
 
 
 def camera() -> Target:

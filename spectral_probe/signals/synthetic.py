@@ -1,16 +1,38 @@
 """Synthetic 1-D targets that need no data download.
 
 * :func:`tones` -- sums of sinusoids; :func:`eqn5` gives the low- and
-  high-frequency toy pair used for the paper's Fig 4 (Eqn 5).  The paper's exact
-  coefficients are not restated here; our pair puts three equal-amplitude tones
-  either far below (``low``) or in the upper half (``high``) of the band, with
-  frequencies given as fractions of the Nyquist frequency so that "low" and
-  "high" keep their meaning at any N.
+  high-frequency toy pair of the paper's Fig 4 (Eqn 5, Sec 2.2 of arXiv
+  2509.09719): amplitudes ``A = [1, 2, 4] / 7`` and tones at
+  ``[0.25, 0.50, 0.75] k~`` (low) or ``[0.85, 0.90, 0.95] k~`` (high), with the
+  Nyquist frequency ``k~ = N / 2`` (cycles per record) and ``N = 2^16``.
+
+  Read literally (``synthetic:eqn5-paper-low``), the *low* signal is not low for
+  the network the paper fits it with (a SIREN whose first layer has frequency
+  300: omega0 = 30, inputs scaled by 10; Sec 2.2) at the paper's N: its tones
+  sit at 8192-24576 cycles per record and its spectral centroid psi = 0.607
+  (Eqn 10) is above tetris.wav's 0.573, the paper's example of a
+  high-frequency-dominated signal.  The network's first layer spans
+  ``300 / pi = 95.5`` cycles per record; at N = 2^16, 99.9 % of its initial
+  NTK-weighted spectrum S(k) lies below 0.06 x Nyquist (about 1970 cycles per
+  record), and trained for 200 epochs it stays at the zero-output floor on the
+  literal low signal (gain 0.00 dB) as on the high one, while it fits tones at
+  24/48/72 cycles per record (46 dB).  At N = 2^12 the literal tones sit at
+  512-1536 cycles per record, within the network's reach, and it fits them
+  (84 dB in 300 epochs): whether the literal pair splits depends on N.  The
+  default ``synthetic:low`` therefore keeps Eqn 5's amplitudes and fractions
+  but applies the fractions to the first-layer band edge: tones at
+  ``[0.25, 0.50, 0.75] x 300 / pi`` cycles per record (23.9, 47.7, 71.6,
+  rounded to 24, 48, 72 so that they are periodic on the record), low at any
+  N.  ``synthetic:high`` is Eqn 5's high signal as written
+  (``synthetic:eqn5-paper-high`` is the same signal).  Measurements:
+  ``benchmarks/bench_eqn5.py`` (benchmarks/README.md, "Eqn 5").
 * :func:`broadband` -- flat-magnitude, random-phase spectra on a band
   ``[low_cut, high_cut] x Nyquist``: raising ``low_cut`` removes low-frequency
-  content, as in the paper's Fig 1 signals S1-S8 (:func:`fig1_series`).
+  content, as in the paper's Fig 1 signals S1-S8 (:func:`fig1_series`; the
+  paper shows their spectra but does not define them, so the cuts are ours).
 
-All targets are peak-normalised to 1, like the audio files.
+Broadband targets are peak-normalised to 1, like the audio files; the Eqn 5
+signals keep the paper's amplitudes (their sum, 1, bounds the peak).
 """
 
 from __future__ import annotations
@@ -20,17 +42,31 @@ import math
 import numpy as np
 import torch
 
+from ..validation import positive_int
 from .target import Target
 
-__all__ = ["EQN5_BANDS", "tones", "eqn5", "broadband", "fig1_series", "parse_synthetic",
+__all__ = ["EQN5_BANDS", "EQN5_AMPLITUDES", "EQN5_FRACTIONS", "EQN5_FIRST_LAYER_FREQUENCY", "EQN5_PAPER_N",
+           "eqn5_frequencies", "tones", "eqn5", "broadband", "fig1_series", "parse_synthetic",
            "DEFAULT_LENGTH", "TETRIS_LIKE_CUT"]
 
 #: default synthetic length, 2^14 (the CPU "quick" preset's crop)
 DEFAULT_LENGTH = 2 ** 14
-#: tone frequencies of the Eqn 5 pair, as fractions of Nyquist
-EQN5_BANDS: dict[str, tuple[float, ...]] = {
-    "low": (0.004, 0.008, 0.012),
-    "high": (0.55, 0.7, 0.85),
+#: Eqn 5 (Sec 2.2): "The amplitudes are normalized as A = [1/7, 2/7, 4/7]"
+EQN5_AMPLITUDES: tuple[float, ...] = (1 / 7, 2 / 7, 4 / 7)
+#: Eqn 5 (Sec 2.2): k^(L) = [0.25, 0.50, 0.75] k~, k^(H) = [0.85, 0.90, 0.95] k~
+EQN5_FRACTIONS: dict[str, tuple[float, ...]] = {"low": (0.25, 0.50, 0.75), "high": (0.85, 0.90, 0.95)}
+#: Sec 2.2: "a five-layer SIREN with 128 hidden units, omega0 = 30, and inputs scaled by 10, giving a
+#: first-layer frequency of 300"
+EQN5_FIRST_LAYER_FREQUENCY = 300.0
+#: Sec 2.2: "N = 2^16 samples"
+EQN5_PAPER_N = 2 ** 16
+#: the Eqn 5 targets: name -> (band, reference); "nyquist": fractions of k~ = N/2 (the paper's text),
+#: "first-layer": fractions of the Fig 4 SIREN's first-layer band edge 300/pi cycles per record (default low)
+EQN5_BANDS: dict[str, tuple[str, str]] = {
+    "low": ("low", "first-layer"),
+    "high": ("high", "nyquist"),
+    "eqn5-paper-low": ("low", "nyquist"),
+    "eqn5-paper-high": ("high", "nyquist"),
 }
 #: low cut (fraction of Nyquist) of a broadband target with psi close to tetris.wav's 0.5732
 TETRIS_LIKE_CUT = 0.15
@@ -60,13 +96,18 @@ def _peak_normalised(x: np.ndarray, name: str, meta: dict) -> Target:
 
 
 def tones(n: int, freqs: tuple[float, ...], amplitudes: tuple[float, ...] | None = None,
-          phases: tuple[float, ...] | None = None, name: str = "tones") -> Target:
-    """Sum of sinusoids ``sum_j A_j sin(pi f_j (N - 1) t / 1 + phi_j)`` sampled on ``t = linspace(-1, 1, N)``.
+          phases: tuple[float, ...] | None = None, name: str = "tones", normalise: bool = True) -> Target:
+    """Sum of sinusoids ``sum_j A_j sin(pi f_j k + phi_j)`` over the sample index ``k = 0 .. N-1``.
+
+    ``f_j`` is a fraction of Nyquist, so tone ``j`` makes ``f_j N / 2`` cycles over the
+    record (Eqn 5's ``sin(2 pi k_i t)`` with ``t = k / N`` and ``k_i = f_j N / 2``).
 
     Parameters
     ----------
     freqs
         Frequencies as fractions of Nyquist (1 = one cycle per two samples).
+    normalise
+        Divide by the peak (True) or keep the amplitudes as given.
     """
     n = _check_length(n)
     freqs = tuple(_check_fraction("tone frequency", f) for f in freqs)
@@ -77,16 +118,48 @@ def tones(n: int, freqs: tuple[float, ...], amplitudes: tuple[float, ...] | None
     if len(amplitudes) != len(freqs) or len(phases) != len(freqs):
         raise ValueError("freqs, amplitudes and phases must have the same length")
     k = np.arange(n)
-    x = sum(a * np.sin(math.pi * f * k + p) for f, a, p in zip(freqs, amplitudes, phases))
-    meta = {"synthetic": "tones", "freqs_nyquist": list(freqs)}
-    return _peak_normalised(np.asarray(x, dtype=np.float64), name, meta)
+    x = np.asarray(sum(a * np.sin(math.pi * f * k + p) for f, a, p in zip(freqs, amplitudes, phases)),
+                   dtype=np.float64)
+    meta = {"synthetic": "tones", "freqs_nyquist": list(freqs), "amplitudes": list(amplitudes)}
+    if normalise:
+        return _peak_normalised(x, name, meta)
+    if not np.any(x):
+        raise ValueError(f"synthetic target {name!r} is all zeros (tones at 0 or Nyquist only)")
+    return Target(torch.from_numpy(x.astype(np.float32)[:, None]), (n,), name=name, kind="signal", meta=meta)
+
+
+def eqn5_frequencies(n: int, name: str = "high") -> tuple[float, ...]:
+    """Tone frequencies (fractions of Nyquist) of the Eqn 5 target ``name`` at length ``n``.
+
+    ``name`` is a key of :data:`EQN5_BANDS`: ``"low"`` / ``"high"`` (defaults) or
+    ``"eqn5-paper-low"`` / ``"eqn5-paper-high"`` (the text read literally).
+    """
+    if name not in EQN5_BANDS:
+        raise ValueError(f"unknown Eqn 5 band {name!r}; choose one of {', '.join(EQN5_BANDS)}")
+    band, reference = EQN5_BANDS[name]
+    fractions = EQN5_FRACTIONS[band]
+    if reference == "nyquist":
+        return fractions
+    edge_cycles = EQN5_FIRST_LAYER_FREQUENCY / math.pi        # sin(300 w x + b), |w| <= 1, x in [-1, 1]
+    cycles = [round(f * edge_cycles) for f in fractions]       # whole cycles: periodic on the record, no leakage
+    freqs = tuple(c / (n / 2) for c in cycles)
+    if max(freqs) >= 1.0:
+        raise ValueError(f"N = {n} is too short for the low Eqn 5 tones at {cycles[-1]} cycles per record; "
+                         f"use N > {2 * cycles[-1]}")
+    return freqs
 
 
 def eqn5(n: int = 2 ** 12, band: str = "high") -> Target:
-    """The low/high-frequency toy targets of the paper's Fig 4 (Eqn 5); see the module docstring."""
-    if band not in EQN5_BANDS:
-        raise ValueError(f"unknown Eqn 5 band {band!r}; choose 'low' or 'high'")
-    return tones(n, EQN5_BANDS[band], name=f"eqn5-{band}")
+    """An Eqn 5 target of the paper's Fig 4: amplitudes [1, 2, 4]/7 (see the module docstring).
+
+    Parameters
+    ----------
+    band
+        ``"low"``, ``"high"``, ``"eqn5-paper-low"`` or ``"eqn5-paper-high"``.
+    """
+    n = _check_length(n)
+    return tones(n, eqn5_frequencies(n, band), EQN5_AMPLITUDES, name=f"eqn5-{band.removeprefix('eqn5-')}",
+                 normalise=False)
 
 
 def broadband(n: int = DEFAULT_LENGTH, low_cut: float = TETRIS_LIKE_CUT, high_cut: float = 1.0,
@@ -110,14 +183,25 @@ def broadband(n: int = DEFAULT_LENGTH, low_cut: float = TETRIS_LIKE_CUT, high_cu
     return _peak_normalised(x, f"broadband-{low_cut:g}", meta)
 
 
-def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, max_cut: float = 0.7, seed: int = 0) -> list[Target]:
-    """Broadband signals S1..S{count} with low cuts ``linspace(0, max_cut, count)`` (Fig 1)."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    cuts = np.linspace(0.0, _check_fraction("max_cut", max_cut), count)
+def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, max_cut: float = 0.64, seed: int = 0,
+                min_cut: float = 0.01) -> list[Target]:
+    """Broadband signals S1..S{count} with decreasing low-frequency content (the paper's Fig 1a).
+
+    S1 is white (flat magnitude on the whole band); S2..S{count} have no content below low cuts
+    spaced geometrically from ``min_cut`` to ``max_cut`` x Nyquist (count = 8: 0.01, 0.02, 0.04, ...,
+    0.64).  The paper shows the signals' spectra but does not define them; doubling cuts place the
+    first ones inside a SIREN's initial band (about 0.05 x Nyquist on the presets of
+    :mod:`spectral_probe.presets`) and the last ones far above it.
+    """
+    count = positive_int(count, "count")
+    min_cut = _check_fraction("min_cut", min_cut)
+    max_cut = _check_fraction("max_cut", max_cut)
+    if count > 1 and not 0 < min_cut <= max_cut < 1:
+        raise ValueError(f"need 0 < min_cut <= max_cut < 1, got {min_cut}, {max_cut}")
+    cuts = [0.0] + ([float(c) for c in np.geomspace(min_cut, max_cut, count - 1)] if count > 1 else [])
     series = []
     for j, cut in enumerate(cuts, start=1):
-        target = broadband(n, float(cut), 1.0, seed=seed + j)
+        target = broadband(n, cut, 1.0, seed=seed + j)
         target.name = f"S{j}"
         series.append(target)
     return series
@@ -126,7 +210,9 @@ def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, max_cut: float = 0.7, s
 def parse_synthetic(spec: str, n: int | None = None, seed: int = 0) -> Target:
     """Targets named ``synthetic:<kind>[:<arg>]``.
 
-    ``synthetic:low`` / ``synthetic:high`` -- Eqn 5 pair (default N = 2^12);
+    ``synthetic:low`` / ``synthetic:high`` -- Eqn 5 pair (default N = 2^12; the low tones
+    sit in the band of the paper's Fig 4 SIREN, see the module docstring);
+    ``synthetic:eqn5-paper-low`` / ``synthetic:eqn5-paper-high`` -- Eqn 5 read literally;
     ``synthetic:broadband[:low_cut]`` -- broadband (default cut 0.15, psi ~ tetris);
     ``synthetic:lowpass[:high_cut]`` -- broadband on ``[0, high_cut] x Nyquist``
     (default 0.05: a low-frequency target);
@@ -153,6 +239,7 @@ def parse_synthetic(spec: str, n: int | None = None, seed: int = 0) -> Target:
             raise ValueError(f"Fig 1 signals are S1..S8, got {kind!r}")
         return fig1_series(n or DEFAULT_LENGTH, seed=seed)[j - 1]
     raise ValueError(f"unknown synthetic target {spec!r}; use synthetic:low, synthetic:high, "
+                     "synthetic:eqn5-paper-low, synthetic:eqn5-paper-high, "
                      "synthetic:broadband[:low_cut], synthetic:lowpass[:high_cut] or synthetic:S1..S8")
 
 

@@ -8,9 +8,17 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
-from ..winner import spectral_centroid, winner_scales
+from ..validation import check_known
+from ..winner import TABLE6_AUDIO_SAMPLES, spectral_centroid, winner_scales
 
-__all__ = ["Target", "grid_coords"]
+#: file readers by target kind ("audio", "image"), registered by :mod:`.io` (which builds targets, so
+#: this module cannot import it); used to re-read a file's Table 6 samples in :meth:`Target.psi`
+_FILE_LOADERS: dict = {}
+
+__all__ = ["Target", "grid_coords", "PSI_CONVENTIONS"]
+
+#: how :meth:`Target.psi` picks its samples: the ones held, or Table 6's (first 150,000 of the file)
+PSI_CONVENTIONS = ("samples", "table6")
 
 
 def grid_coords(grid_shape: tuple[int, ...], device=None, dtype=torch.float32) -> torch.Tensor:
@@ -95,17 +103,57 @@ class Target:
         return replace(self, values=self.values.to(device=device, dtype=dtype))
 
     # ------------------------------------------------------------ spectrum
-    def psi(self, **kwargs) -> float:
-        """Spectral centroid (Eqn 10); see :func:`spectral_centroid` for options."""
-        return spectral_centroid(self.grid().cpu().numpy(), spatial_dims=self.spatial_dims, **kwargs)
+    def psi(self, convention: str = "samples", **kwargs) -> float:
+        """Spectral centroid psi (Eqn 10); see :func:`spectral_centroid` for ``kwargs``.
+
+        Parameters
+        ----------
+        convention
+            Which samples psi is computed on (:data:`PSI_CONVENTIONS`):
+
+            * ``"samples"`` (default): the samples this target holds -- the crop
+              decides.  ``load_target("tetris.wav").psi()`` uses the whole file;
+              :func:`~spectral_probe.presets.make_run` computes WINNER's scales on
+              the crop it trains on (150,000 samples on the ``paper`` preset, the
+              paper's own setting; 2^14 on ``quick``).
+            * ``"table6"``: the paper's Table 6 convention (Supplementary Sec C):
+              the first 150,000 samples of the audio file (the whole file when
+              shorter; an audio crop or offset is read again from its file), and
+              images at the file's own resolution.  Synthetic 1-D targets use
+              their first 150,000 samples.
+        """
+        check_known([convention], PSI_CONVENTIONS, "psi convention", exc=ValueError)
+        source = self._table6_source() if convention == "table6" else self
+        return spectral_centroid(source.grid().cpu().numpy(), spatial_dims=source.spatial_dims, **kwargs)
+
+    def _table6_source(self) -> "Target":
+        """The samples Table 6's psi is computed on (see :meth:`psi`)."""
+        path = self.meta.get("path")
+        if self.spatial_dims == 1:
+            offset = int(self.meta.get("offset", 0))
+            if self.kind == "audio" and path is not None:
+                file_samples = int(self.meta.get("file_samples", self.n))
+                wanted = min(TABLE6_AUDIO_SAMPLES, file_samples)
+                if offset == 0 and self.n >= wanted:
+                    return self.crop(wanted)
+                full = _FILE_LOADERS["audio"](path)
+                return full.crop(min(TABLE6_AUDIO_SAMPLES, full.n))
+            return self.crop(min(TABLE6_AUDIO_SAMPLES, self.n)) if self.n > TABLE6_AUDIO_SAMPLES else self
+        if self.kind == "image" and path is not None and ("resized_to" in self.meta or "size" in self.meta):
+            return _FILE_LOADERS["image"](path, gray=self.channels == 1)
+        return self
 
     @property
     def winner_preset(self) -> str:
         return "audio" if self.spatial_dims == 1 else "image"
 
-    def winner_scales(self, **kwargs) -> tuple[float, float]:
-        """``(s0, s1)`` from Eqn 11 with the preset for this target's dimensionality."""
-        return winner_scales(self.psi(), self.winner_preset, **kwargs)
+    def winner_scales(self, convention: str = "samples", **kwargs) -> tuple[float, float]:
+        """``(s0, s1)`` from Eqn 11 with the preset for this target's dimensionality.
+
+        ``convention`` chooses the samples psi is computed on (:meth:`psi`); ``kwargs`` go to
+        :func:`~spectral_probe.winner.winner_scales` (``s0_max``, ``a``, ``b``, ``channels``).
+        """
+        return winner_scales(self.psi(convention), self.winner_preset, **kwargs)
 
     def zero_psnr(self, peak: float = 1.0) -> float:
         """PSNR (dB) of the all-zero prediction: the spectral-bottleneck floor."""

@@ -4,7 +4,7 @@ Every run of a sweep is described by a flat ``{key: value}`` dict.  Keys are
 
 * run keys, which apply to every model: the arguments of
   :func:`~spectral_probe.presets.make_run` (``model``, ``target``, ``preset``,
-  ``seed``, ``epochs``, ``width``, ``depth``, ``num_samples``, ``offset``) and the
+  ``seed``, ``epochs``, ``width``, ``depth``, ``num_samples``, ``offset``, ``omega_rule``) and the
   training settings ``lr``, ``lr_step``, ``lr_gamma``, ``batch_size``;
 * model keys: the keyword arguments of the model builders
   (:func:`~spectral_probe.models.model_parameters`), e.g. ``s0``/``s1`` (siren2
@@ -25,7 +25,7 @@ __all__ = ["RUN_KEYS", "TRAIN_KEYS", "DEFAULTS", "valid_keys", "applies_to", "co
 
 #: keys passed to make_run (type of each)
 RUN_KEYS: dict[str, type] = {"model": str, "target": str, "preset": str, "seed": int, "epochs": int,
-                             "width": int, "depth": int, "num_samples": int, "offset": int}
+                             "width": int, "depth": int, "num_samples": int, "offset": int, "omega_rule": str}
 #: keys passed to TrainConfig through make_run's train_overrides
 TRAIN_KEYS: dict[str, type] = {"lr": float, "lr_step": int, "lr_gamma": float, "batch_size": int}
 #: values filled in when a sweep leaves them out (they are part of every run's identity)
