@@ -2,6 +2,7 @@
 
 from .devices import resolve_device
 from .models import build_model, list_models
+from .posthoc import load_model
 from .signals import Target, load_target
 from .store import open_run
 from .training import Callback, FitResult, TrainConfig, fit, train_step
@@ -11,4 +12,4 @@ __version__ = "0.1.0"
 
 __all__ = ["build_model", "list_models", "Target", "load_target", "fit", "train_step", "TrainConfig",
            "FitResult", "Callback", "spectral_centroid", "winner_scales", "resolve_device", "open_run",
-           "__version__"]
+           "load_model", "__version__"]
