@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "spectral_probe.cli.train:train",
     "models": "spectral_probe.cli.train:models",
     "ntk": "spectral_probe.cli.ntk:ntk",
+    "probe": "spectral_probe.cli.probe:probe",
     "figure": "spectral_probe.cli.figure:figure",
     "diagnose": "spectral_probe.cli.diagnose:diagnose",
     "sweep": "spectral_probe.cli.sweep:sweep",
