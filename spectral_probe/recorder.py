@@ -68,6 +68,8 @@ class TrainingRecorder(Callback):
         }, attrs={"train_config": state.config.to_dict(), "target": state.target.name,
                   "best_epoch": "step of the best state: the parameters after best_epoch updates; "
                                 "equal to epochs_run when the final state is the best"})
+        for name in SUMMARY_FIELDS:         # unset until the fit ends (a resumed file drops its old summary)
+            self.writer.put(self.group, name, np.int64(-1) if name in _INTEGER_FIELDS else np.float64(np.nan))
         self._state = state
         self._done = self._seen = state.start_epoch
         if not self._hooked:

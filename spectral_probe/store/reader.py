@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Iterator
 
 import h5py
+import numpy as np
 
 from .filelock import writer_alive
 from .integrity import DamagedFileError, check_rows, open_h5, read_superblock
-from .schema import COMMITTED, STEP, check_schema, list_groups
+from .schema import _INTERNAL_ATTRS, COMMITTED, STEP, _scale_name, check_schema, from_stored, list_groups
 
 __all__ = ["open_run", "read_config", "list_groups", "needs_recovery", "open_checked", "verify_run",
            "CHECKPOINT_GROUP", "CHECKPOINT_DATA"]
@@ -45,29 +46,55 @@ def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
         yield h5
 
 
+#: h5netcdf's marker of a dimension scale that is a bare dimension, not a variable
+_BARE_DIMENSION = "This is a netCDF dimension but not a netCDF variable"
+
+
+def _attrs(obj) -> dict:
+    out = {}
+    for key, value in obj.attrs.items():
+        if key in _INTERNAL_ATTRS or key.startswith("_"):
+            continue
+        if isinstance(value, np.ndarray) and value.shape == (1,):
+            value = value[0]            # netCDF keeps numbers as 1-element arrays; h5netcdf reads a scalar
+        out[key] = value.decode() if isinstance(value, bytes) else value
+    return out
+
+
 def _dataset(h5: h5py.File, group: str | None, drop: tuple[str, ...] = ()):
-    import h5netcdf
+    """One group as an ``xarray.Dataset`` of its committed rows, read straight through h5py.
+
+    The same Dataset as ``xarray.open_dataset(path, engine="h5netcdf", group=group)`` (less
+    ``n_committed`` and the uncommitted rows), ~20 times faster for the small groups of a run.
+    """
     import xarray as xr
 
     node = h5 if group is None else h5[group]
-    # read the commit count *before* the data: rows below it were flushed before it was raised
-    committed = int(node[COMMITTED][()]) if COMMITTED in node else None
-    nc = h5netcdf.File(h5, "r")
+    where = f"group '{group}'" if group else "the root group"
     try:
-        store = xr.backends.H5NetCDFStore(nc, group=group)
-        ds = xr.open_dataset(store, drop_variables=list(drop) or None)
-        if committed is not None and STEP in ds.dims:
-            ds = ds.isel({STEP: slice(0, committed)})
-        ds = ds.load()
-    except (OSError, RuntimeError) as exc:
-        where = f"group '{group}'" if group else "the root group"
+        # read the commit count *before* the data: rows below it were flushed before it was raised
+        committed = int(node[COMMITTED][()]) if COMMITTED in node else None
+        coords, data_vars = {}, {}
+        for name, ds in node.items():
+            if not isinstance(ds, h5py.Dataset) or name == COMMITTED or name in drop:
+                continue
+            scale = h5py.h5ds.is_scale(ds.id)
+            if scale:
+                label = ds.attrs.get("NAME", b"")
+                label = label.decode(errors="replace") if isinstance(label, bytes) else str(label)
+                if label.startswith(_BARE_DIMENSION):
+                    continue
+                dims = (name,)
+            else:
+                dims = tuple(_scale_name(ds, i) for i in range(ds.ndim))
+            values = ds[:committed] if committed is not None and dims[:1] == (STEP,) else ds[()]
+            if h5py.check_string_dtype(ds.dtype) is not None:
+                values = from_stored(values)
+            (coords if scale else data_vars)[name] = xr.Variable(dims, values, _attrs(ds))
+    except (OSError, RuntimeError, KeyError) as exc:
         raise DamagedFileError(h5.filename, f"reading {where} failed ({str(exc).splitlines()[0][:200]}); "
                                             "a checksum or structure check failed") from exc
-    finally:
-        nc.close()
-    if committed is not None:
-        ds = ds.drop_vars(COMMITTED)
-    return ds
+    return xr.Dataset(data_vars, coords=coords, attrs=_attrs(node))
 
 
 def open_run(path: str | os.PathLike, group: str | None = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -21,6 +22,8 @@ from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FA
 from .space import RESERVE_BYTES, check_space
 
 __all__ = ["TrajectoryWriter"]
+
+log = logging.getLogger(__name__)
 
 
 class TrajectoryWriter:
@@ -455,7 +458,13 @@ class TrajectoryWriter:
             self._in_hooks = True
             try:
                 for hook in self._hooks:
-                    hook()
+                    try:
+                        hook()
+                    except (OSError, ValueError) as exc:    # e.g. no room for the buffered rows: commit the rest
+                        log.warning("run file '%s': a producer could not append its buffered rows: %s",
+                                    self.path, exc)
+                        if self._failed:
+                            raise
             finally:
                 self._in_hooks = False
         pending = {g: n for g, n in self._rows.items() if n != self._committed[g]}
