@@ -10,7 +10,7 @@ Usage: ``python tests/_store_child.py MODE PATH [N] [DELAY]``.  Modes:
   epoch; prints ``e`` once epoch ``e``'s scalars are committed.
 * ``full``: like ``steps`` under a file-size limit (RLIMIT_FSIZE) that makes
   writes fail as on a full disk; prints ``ERROR <message>`` and exits 0.
-* ``hold``: takes the writer lock of PATH (declaring, not started) and prints
+* ``hold``: starts overwriting PATH (declaring, not started: it holds the lock) and prints
   ``holding``, then waits until stdin closes.
 """
 
@@ -109,7 +109,7 @@ def run_full(path: str, limit: int) -> None:
 def run_hold(path: str) -> None:
     from spectral_probe.store import TrajectoryWriter
 
-    writer = TrajectoryWriter(path, config={"mode": "hold"})
+    writer = TrajectoryWriter(path, config={"mode": "hold"}, overwrite=True)
     _declare(writer)
     print("holding", flush=True)
     sys.stdin.read()

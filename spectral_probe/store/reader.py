@@ -40,9 +40,12 @@ def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
     with open_h5(path, writer_alive=writer_alive(path)) as h5:
         try:
             check_schema(h5, path)
-        except (OSError, RuntimeError) as exc:
-            raise DamagedFileError(path, f"its root attributes cannot be read ({exc})") from exc
-        check_rows(h5, path)
+            check_rows(h5, path)
+        except DamagedFileError:
+            raise
+        except (OSError, RuntimeError, KeyError) as exc:     # h5py reports unreadable objects as KeyError
+            text = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
+            raise DamagedFileError(path, f"its structure cannot be read ({text})") from exc
         yield h5
 
 

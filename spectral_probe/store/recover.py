@@ -28,7 +28,7 @@ def recover(path: str | os.PathLike) -> bool:
     Returns
     -------
     bool
-        False when nothing had to be done (the file was closed cleanly).
+        False when nothing had to be done (the file was closed cleanly and is intact).
 
     Raises
     ------
@@ -42,9 +42,9 @@ def recover(path: str | os.PathLike) -> bool:
     if holder is not None:
         raise OSError(errno.EBUSY, f"run file '{path}' is being written by {holder}; "
                       "recover it once that process has ended")
+    verify_run(path)                        # every checksum, before anything is rewritten
     if check_file(path).flags == 0:
         return False
-    verify_run(path)
     with open_checked(path) as h5:
         status = int(h5[STATUS][()]) if STATUS in h5 else STATUS_WRITING
     writer = TrajectoryWriter(path, resume=True)
