@@ -308,9 +308,12 @@ class Checkpointer(Callback):
         self._cuda = False
 
     def on_fit_start(self, state: TrainState) -> None:
-        tensors, meta = capture_state(state, state.start_epoch)
-        self.layout = StateLayout.build(tensors, meta)
-        self._cuda = any(name.startswith("rng/cuda/") for name in tensors)
+        stored = state.info.get("checkpoint_layout")        # a resumed fit keeps the file's layout
+        self._cuda = (any(n.startswith("rng/cuda/") for n in stored.entries) if stored is not None else None)
+        tensors, meta = capture_state(state, state.start_epoch, cuda=self._cuda)
+        self.layout = stored if stored is not None else StateLayout.build(tensors, meta)
+        self.layout.pack(tensors, meta)                      # the state fits the layout (raises otherwise)
+        self._cuda = any(name.startswith("rng/cuda/") for name in self.layout.entries)
         self.writer.declare(self.group, variables={
             DATA: Var(("byte",), "u1", attrs={"long_name": "training state after `step` updates (raw bytes + JSON)"}),
         }, coords={"byte": self.layout.nbytes},

@@ -63,6 +63,7 @@ class ResumePoint:
                              f"(--epochs {s} or more), not {state.config.epochs}")
         if self.checkpoint is not None:
             self.notes += restore_state(state, self.checkpoint.arrays, self.checkpoint.meta, self.checkpoint.layout)
+            state.info["checkpoint_layout"] = self.checkpoint.layout
         scalars = self.previous.get("scalars")
         if s and scalars is not None:
             state.losses[:s] = torch.as_tensor(scalars["loss"].values[:s], dtype=state.losses.dtype,
