@@ -22,7 +22,7 @@ from typing import Sequence
 
 import torch
 
-from .checkpoint import Checkpointer
+from .checkpoint import GROUP as CHECKPOINTS, Checkpointer
 from .interrupts import InterruptGuard, RunInterrupted
 from .presets import RunSpec
 from .recorder import PredictionRecorder, TrainingRecorder
@@ -136,11 +136,13 @@ def train_to_file(
         raise
     if point is not None:
         notes.append(point.line())
+    # every group keeps its rows before the resume point; the checkpoints keep the one it starts from
+    keep = {None: point.step, CHECKPOINTS: point.step + 1} if point is not None else None
     guard = InterruptGuard() if handle_signals else None
     writer = None
     try:
         with TrajectoryWriter(path, config, overwrite=overwrite, resume=resume, may_change=RESUMABLE_KEYS,
-                              keep_before=point.step if point is not None else None, lock=lock) as writer:
+                              keep_before=keep, lock=lock) as writer:
             for probe in probes:
                 if hasattr(probe, "writer") and probe.writer is None:
                     probe.writer = writer

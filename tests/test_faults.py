@@ -162,6 +162,10 @@ def _kill_then_resume(tmp_path, reference, signum, moments) -> dict:
             assert _status(path) == STATUS_INTERRUPTED
         if path.exists():
             assert _status(path) in (STATUS_WRITING, STATUS_INTERRUPTED)
+            run = open_run(path)
+            probe_steps = run["activations"].to_dataset().step.values
+            if probe_steps.size:            # scalars are committed at least as often as any probe row
+                assert run["scalars"].to_dataset().sizes["step"] >= probe_steps[-1]
         fr.run(path, resume=True)
         assert not list(tmp_path.glob(f".{path.name}.*.tmp")), "a killed writer's temporary file was left"
         fr.assert_same_run(reference, path)

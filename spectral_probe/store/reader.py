@@ -14,7 +14,7 @@ import numpy as np
 
 from .filelock import writer_alive
 from .integrity import DamagedFileError, check_rows, open_h5, read_superblock
-from .schema import _INTERNAL_ATTRS, COMMITTED, STEP, _scale_name, check_schema, from_stored, list_groups
+from .schema import COMMITTED, INTERNAL_ATTRS, STEP, check_schema, from_stored, list_groups, scale_name
 
 __all__ = ["open_run", "read_config", "list_groups", "needs_recovery", "open_checked", "verify_run",
            "CHECKPOINT_GROUP", "CHECKPOINT_DATA"]
@@ -56,7 +56,7 @@ _BARE_DIMENSION = "This is a netCDF dimension but not a netCDF variable"
 def _attrs(obj) -> dict:
     out = {}
     for key, value in obj.attrs.items():
-        if key in _INTERNAL_ATTRS or key.startswith("_"):
+        if key in INTERNAL_ATTRS or key.startswith("_"):
             continue
         if isinstance(value, np.ndarray) and value.shape == (1,):
             value = value[0]            # netCDF keeps numbers as 1-element arrays; h5netcdf reads a scalar
@@ -89,7 +89,7 @@ def _dataset(h5: h5py.File, group: str | None, drop: tuple[str, ...] = ()):
                     continue
                 dims = (name,)
             else:
-                dims = tuple(_scale_name(ds, i) for i in range(ds.ndim))
+                dims = tuple(scale_name(ds, i) for i in range(ds.ndim))
             values = ds[:committed] if committed is not None and dims[:1] == (STEP,) else ds[()]
             if h5py.check_string_dtype(ds.dtype) is not None:
                 values = from_stored(values)

@@ -28,7 +28,7 @@ __all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "STEP", "COMMITTED", "STATUS", "STAT
            "STATUS_FAILED", "STATUS_INTERRUPTED", "STATUS_NAMES", "CHUNK_BYTES", "STEP_CHUNK_ROWS", "Var",
            "as_var", "Layout", "read_layout", "create_coordinate", "create_variable", "to_stored", "from_stored",
            "is_text", "attr_value", "root_attributes", "package_version", "check_schema", "check_name",
-           "list_groups", "config_differences", "io_error"]
+           "list_groups", "config_differences", "io_error", "scale_name", "INTERNAL_ATTRS"]
 
 
 SCHEMA_NAME = "spectral-probe-trajectory"
@@ -184,10 +184,12 @@ def create_variable(g, name: str, var: Var, sizes: Mapping[str, int]) -> None:
         v.attrs[key] = attr_value(value)
 
 
-_INTERNAL_ATTRS = {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "_Netcdf4Dimid", "_Netcdf4Coordinates"}
+#: HDF5 / netCDF bookkeeping attributes, never shown as a variable's attributes
+INTERNAL_ATTRS = {"CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST", "_Netcdf4Dimid", "_Netcdf4Coordinates"}
 
 
-def _scale_name(ds: h5py.Dataset, axis: int) -> str:
+def scale_name(ds: h5py.Dataset, axis: int) -> str:
+    """Name of the dimension (scale) attached to ``axis`` of ``ds`` ("" when none)."""
     scales = list(ds.dims[axis].values())
     if not scales:
         return ""
@@ -203,9 +205,9 @@ def read_layout(group: h5py.Group) -> Layout:
         if h5py.h5ds.is_scale(ds.id) and ds.ndim == 1:
             sizes[name] = ds.shape[0]
             continue
-        dims = tuple(_scale_name(ds, i) for i in range(ds.ndim))
+        dims = tuple(scale_name(ds, i) for i in range(ds.ndim))
         dtype = "str" if h5py.check_string_dtype(ds.dtype) is not None else ds.dtype.str
-        attrs = {k: v for k, v in ds.attrs.items() if k not in _INTERNAL_ATTRS and not k.startswith("_")}
+        attrs = {k: v for k, v in ds.attrs.items() if k not in INTERNAL_ATTRS and not k.startswith("_")}
         trajectory = dims[:1] == (STEP,)
         variables[name] = Var(dims[1:] if trajectory else dims, dtype, trajectory, attrs)
     return Layout(sizes, variables)

@@ -52,7 +52,8 @@ class TrajectoryWriter:
         Dotted config keys (``"train.epochs"``) allowed to differ when resuming; the
         file then records the new config.
     keep_before
-        When resuming: drop the rows of every trajectory group at steps ``>= keep_before``.
+        When resuming: drop the rows of every trajectory group at steps ``>= keep_before``;
+        a mapping gives a bound per group (key None: the other groups).
     flush_every
         Appends between flushes (1: flush after every append).
     reserve_bytes
@@ -76,7 +77,7 @@ class TrajectoryWriter:
 
     def __init__(self, path: str | os.PathLike, config: Mapping | None = None, *,
                  overwrite: bool = False, resume: bool = False, may_change: Iterable[str] = (),
-                 keep_before: int | None = None, flush_every: int = 1,
+                 keep_before: int | Mapping[str | None, int] | None = None, flush_every: int = 1,
                  reserve_bytes: int = RESERVE_BYTES, lock: RunLock | None = None) -> None:
         if overwrite and resume:
             raise ValueError("choose overwrite=True (replace the file) or resume=True (continue it), not both")
@@ -133,7 +134,7 @@ class TrajectoryWriter:
             self._tmp.unlink(missing_ok=True)
             raise io_error(exc, "create", self.path) from exc
 
-    def _open_existing(self, may_change: Iterable[str], keep_before: int | None) -> None:
+    def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
         check_file(self.path)
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
@@ -161,7 +162,8 @@ class TrajectoryWriter:
             self._nc_open()
             for name in list_groups(self._h5):
                 self._layouts[name] = read_layout(self._h5[name])
-                self._truncate(name, keep_before)
+                bound = keep_before.get(name, keep_before.get(None)) if isinstance(keep_before, Mapping) else keep_before
+                self._truncate(name, bound)
             self._nc[STATUS][()] = np.int8(STATUS_WRITING)
         except BaseException:
             self._drop_handle()
