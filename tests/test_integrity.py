@@ -20,7 +20,7 @@ from spectral_probe.cli.main import main as cli
 from spectral_probe.store import (DamagedFileError, RunLock, RunLockedError, TrajectoryWriter, Var, lock_holder,
                                   needs_recovery, open_run, recover, verify_run)
 from spectral_probe.store.filelock import lock_path
-from spectral_probe.store.integrity import check_file, clear_write_flags, lookup3, read_superblock
+from spectral_probe.store.integrity import clear_write_flags, lookup3, read_superblock
 
 REPO = Path(__file__).resolve().parents[1]
 STORE_CHILD = Path(__file__).parent / "_store_child.py"

@@ -11,7 +11,7 @@ A run file is never read as valid when it is damaged:
 * **Checksums.**  With ``libver="latest"`` every HDF5 metadata block carries a
   checksum, and the writer puts a Fletcher32 checksum on every chunked numeric
   dataset, so a corrupted chunk fails to read instead of returning wrong numbers.
-* **Committed rows.**  :func:`check_rows` checks that every trajectory group holds
+* **Committed rows.**  :func:`check_committed` checks that every trajectory group holds
   at least its ``n_committed`` rows and that their steps increase.
 
 Why reads could hang: an HDF5 reader in SWMR mode retries a metadata block whose
@@ -40,7 +40,7 @@ import numpy as np
 
 from .schema import COMMITTED, STEP
 
-__all__ = ["DamagedFileError", "Superblock", "read_superblock", "check_file", "check_rows", "open_h5",
+__all__ = ["DamagedFileError", "Superblock", "read_superblock", "check_file", "check_committed", "open_h5",
            "clear_write_flags", "lookup3", "SWMR_READ_ATTEMPTS_LIVE"]
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -276,7 +276,7 @@ def _first_line(exc: BaseException) -> str:
     return text[:200]
 
 
-def check_rows(h5: h5py.File, path) -> dict[str, int]:
+def check_committed(h5: h5py.File, path) -> dict[str, int]:
     """Committed rows per trajectory group; ``DamagedFileError`` when a group holds fewer or steps repeat."""
     out = {}
     for name, group in h5.items():

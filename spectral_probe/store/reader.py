@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from .filelock import writer_alive
-from .integrity import DamagedFileError, check_rows, open_h5, read_superblock
+from .integrity import DamagedFileError, check_committed, open_h5, read_superblock
 from .schema import COMMITTED, INTERNAL_ATTRS, STEP, check_schema, from_stored, list_groups, scale_name
 
 __all__ = ["open_run", "read_config", "list_groups", "needs_recovery", "open_checked", "verify_run",
@@ -40,7 +40,7 @@ def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
     with open_h5(path, writer_alive=writer_alive(path)) as h5:
         try:
             check_schema(h5, path)
-            check_rows(h5, path)
+            check_committed(h5, path)
         except DamagedFileError:
             raise
         except (OSError, RuntimeError, KeyError) as exc:     # h5py reports unreadable objects as KeyError
@@ -180,7 +180,7 @@ def verify_run(path: str | os.PathLike) -> dict[str, int]:
         The file is truncated, a checksum fails or a group is inconsistent.
     """
     with open_checked(path) as h5:
-        rows = check_rows(h5, path)
+        rows = check_committed(h5, path)
 
         def visit(name, obj):
             if not isinstance(obj, h5py.Dataset):

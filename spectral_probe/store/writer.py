@@ -14,11 +14,12 @@ import h5py
 import numpy as np
 
 from .filelock import RunLock, remove_stale_temporaries
-from .integrity import DamagedFileError, check_file, check_rows, clear_write_flags
+from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
 from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
                      STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
-                     check_schema, config_differences, create_coordinate, create_variable, from_stored, io_error,
+                     check_schema, config_differences, create_coordinate, create_variable, io_error,
                      is_text, list_groups, read_layout, root_attributes, to_stored)
+from .rows import bytes_needed, check_rows, check_same_layout
 from .space import RESERVE_BYTES, check_space
 
 __all__ = ["TrajectoryWriter"]
@@ -148,7 +149,7 @@ class TrajectoryWriter:
             raise io_error(exc, "open for resuming", self.path) from exc
         try:
             check_schema(self._h5, self.path)
-            check_rows(self._h5, self.path)
+            check_committed(self._h5, self.path)
             stored = json.loads(self._h5.attrs.get("config", "{}"))
             if self.config:
                 diff = config_differences(stored, self.config, ignore=may_change)
@@ -231,7 +232,7 @@ class TrajectoryWriter:
                 raise ValueError(f"variable {name!r} of group {group!r}: dimension(s) {missing or [STEP]} "
                                  f"need coordinates in coords= ('{STEP}' is added for trajectory variables)")
         if group in self._layouts:
-            self._check_same(group, variables, coords)
+            check_same_layout(group, self._layouts[group], self._h5[group], variables, coords)
             return
         g = self._nc.create_group(group)
         if any(v.trajectory for v in variables.values()):
@@ -248,24 +249,6 @@ class TrajectoryWriter:
             g.attrs[key] = attr_value(value)
         self._layouts[group] = Layout(dict(sizes), variables)
         self._rows[group] = self._committed[group] = 0
-
-    def _check_same(self, group: str, variables: dict[str, Var], coords: dict) -> None:
-        layout = self._layouts[group]
-        for name, var in variables.items():
-            old = layout.variables.get(name)
-            if old is None or old.dims != var.dims or old.trajectory != var.trajectory:
-                raise ValueError(f"group {group!r} already holds a different layout: variable {name!r} "
-                                 f"{'is missing' if old is None else f'has dims {old.dims}'}; "
-                                 "write to a new file or use another group name")
-        for dim, values in coords.items():
-            if isinstance(values, int):
-                same = layout.sizes.get(dim) == values
-            else:
-                stored = from_stored(self._h5[group][dim][()]) if dim in self._h5[group] else None
-                same = stored is not None and stored.shape == values.shape and np.array_equal(stored, from_stored(values))
-            if not same:
-                raise ValueError(f"group {group!r} already has a different '{dim}' axis; "
-                                 "write to a new file or use another group name")
 
     def write_dataset(self, group: str, ds) -> None:
         """Write an ``xarray.Dataset`` of static (step-free) variables into ``group``.
@@ -386,10 +369,10 @@ class TrajectoryWriter:
         self._group(group)
         layout = self._layouts[group]
         steps = np.atleast_1d(np.asarray(step)).astype(np.int64)
-        rows = self._check_rows(group, layout, steps, values)
+        rows = check_rows(group, layout, steps, values, self._last_step.get(group))
         n, k = self._rows[group], steps.size
         ds = {name: self._dataset(group, name) for name in [*layout.trajectory, STEP]}
-        check_space(self.path, self._bytes_needed(ds, k), self.reserve_bytes, self._kept())
+        check_space(self.path, bytes_needed(ds, k), self.reserve_bytes, self._kept())
 
         def write() -> None:
             for name in layout.trajectory:
@@ -406,45 +389,12 @@ class TrajectoryWriter:
         if self._appends % self.flush_every == 0:
             self.flush()
 
-    def _check_rows(self, group: str, layout: Layout, steps: np.ndarray, values: dict) -> dict:
-        if steps.ndim != 1 or steps.size == 0:
-            raise ValueError(f"step must be an integer or a 1-D array of integers, got {steps!r}")
-        last = self._last_step.get(group)
-        if np.any(np.diff(steps) <= 0) or (last is not None and steps[0] <= last):
-            raise ValueError(f"steps {steps.tolist()} for group '{group}' do not increase strictly after the "
-                             f"last written step {last}; steps must increase (write a new file to start over)")
-        rows = {}
-        for name, value in values.items():
-            var = layout.variables.get(name)
-            if var is None or not var.trajectory:
-                raise ValueError(f"unknown trajectory variable {name!r} in group '{group}'; "
-                                 f"declared: {', '.join(layout.trajectory)}")
-            shape = tuple(layout.sizes[d] for d in var.dims)
-            value = np.asarray(value)
-            if value.shape == shape and steps.size == 1:
-                value = value[None]
-            if value.shape != (steps.size, *shape):
-                raise ValueError(f"{group}/{name} expects shape {(steps.size, *shape)} "
-                                 f"(step, {', '.join(var.dims)}), got {value.shape}")
-            rows[name] = value
-        return rows
-
     def _dataset(self, group: str, name: str) -> h5py.Dataset:
         """The open dataset ``group/name`` (looked up once: h5py's lookups dominate small appends)."""
         key = (group, name)
         if key not in self._handles:
             self._handles[key] = self._h5[group][name]
         return self._handles[key]
-
-    @staticmethod
-    def _bytes_needed(datasets: Mapping[str, h5py.Dataset], k: int) -> int:
-        """Upper bound of the bytes ``k`` new rows allocate: whole chunks of every trajectory variable."""
-        total = 0
-        for ds in datasets.values():
-            row = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
-            chunk = int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize
-            total += max(chunk, row * k) + chunk
-        return total
 
     def _kept(self) -> str:
         if not self._committed:
@@ -462,7 +412,7 @@ class TrajectoryWriter:
                 for hook in self._hooks:
                     try:
                         hook()
-                    except (OSError, ValueError) as exc:    # e.g. no room for the buffered rows: commit the rest
+                    except (OSError, ValueError, RuntimeError) as exc:   # e.g. no room for buffered rows: commit the rest
                         log.warning("run file '%s': a producer could not append its buffered rows: %s",
                                     self.path, exc)
                         if self._failed:
