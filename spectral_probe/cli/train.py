@@ -113,16 +113,28 @@ def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=(
     """Fit one run (writing ``out`` when given), echoing notes; returns ``(model, FitResult)``."""
     from ..runs import train_to_file
 
-    notes: list[str] = []
+    notes = _EchoedNotes()                  # resume point, stale lock: said when they happen
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             model, result = train_to_file(spec, target, out, overwrite=overwrite, resume=resume, probes=probes,
                                           callbacks=callbacks, checkpoint_every=checkpoint_every, notes=notes)
     finally:
-        for note in [*spec.notes, *notes, *(str(w.message) for w in caught)]:
+        for note in [*spec.notes, *(str(w.message) for w in caught)]:
             click.echo(f"note: {note}", err=True)
     return model, result
+
+
+class _EchoedNotes(list):
+    """A list of notes that prints each one as it is added."""
+
+    def append(self, note) -> None:
+        click.echo(f"note: {note}", err=True)
+        super().append(note)
+
+    def extend(self, notes) -> None:
+        for note in notes:
+            self.append(note)
 
 
 def resume_command(ctx: click.Context) -> str:
