@@ -97,11 +97,9 @@ def _interrupt_and_resume(tmp_path, reference, signum, epoch, delay, twice=False
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_in_process_then_resume_is_identical(tmp_path, reference, signum):
-    rng = random.Random(signum)
-    for k in range(2):
-        exc = _interrupt_and_resume(tmp_path, reference, signum, rng.randrange(fr.EPOCHS - 2),
-                                    rng.uniform(0, 0.01), name=f"run{k}.h5")
-        assert exc.graceful and "resumable" in str(exc)
+    rng = random.Random(signum)         # a random epoch, then the signal 0-10 ms later from a timer thread
+    exc = _interrupt_and_resume(tmp_path, reference, signum, rng.randrange(fr.EPOCHS - 2), rng.uniform(0, 0.01))
+    assert exc.graceful and "resumable" in str(exc)
 
 
 def test_second_signal_stops_at_once_and_resume_is_identical(tmp_path, reference):
@@ -174,11 +172,9 @@ def _kill_then_resume(tmp_path, reference, signum, moments) -> dict:
     return counts
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-def test_signal_to_a_child_then_resume_is_identical(tmp_path, reference, signum):
-    moments = [(-1, 0.0), (17, 0.004)] if signum == signal.SIGKILL else [(13, 0.003)]
-    counts = _kill_then_resume(tmp_path, reference, signum, moments)
-    assert counts["identical"] == len(moments)
+def test_sigkill_to_a_child_then_resume_is_identical(tmp_path, reference):
+    counts = _kill_then_resume(tmp_path, reference, signal.SIGKILL, [(17, 0.004)])
+    assert counts["identical"] == 1
 
 
 @pytest.mark.slow

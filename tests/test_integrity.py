@@ -57,6 +57,18 @@ def _killed_copy(tmp_path: Path, name: str = "killed.h5") -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def killed_file(tmp_path_factory) -> Path:
+    """One file left by a SIGKILLed writer; tests work on copies."""
+    return _killed_copy(tmp_path_factory.mktemp("killed"))
+
+
+def _copy(source: Path, tmp_path: Path, name: str = "killed.h5") -> Path:
+    path = tmp_path / name
+    shutil.copyfile(source, path)
+    return path
+
+
 def _one_line_error(result) -> str:
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert result.exit_code == 2 and len(lines) == 1, result.output
@@ -74,8 +86,8 @@ def test_superblock_checksum_and_end_of_file(tmp_path):
     assert lookup3(b"") == 0xDEADBEEF and lookup3(b"Four score and seven years ago") == 0x17770551   # lookup3.c
 
 
-def test_cleared_flags_open_without_swmr(tmp_path):
-    killed = _killed_copy(tmp_path)
+def test_cleared_flags_open_without_swmr(tmp_path, killed_file):
+    killed = _copy(killed_file, tmp_path)
     assert read_superblock(killed).flags != 0 and needs_recovery(killed)
     copy = tmp_path / "copy.h5"
     shutil.copyfile(killed, copy)
@@ -87,12 +99,12 @@ def test_cleared_flags_open_without_swmr(tmp_path):
 
 # --------------------------------------------------------------------------- truncation
 @pytest.mark.parametrize("closed", [True, False], ids=["closed", "killed"])
-def test_truncation_at_ten_points_is_refused_everywhere(tmp_path, closed):
+def test_truncation_at_ten_points_is_refused_everywhere(tmp_path, closed, killed_file):
     source = tmp_path / "source.h5"
     if closed:
         _write(source)
     else:
-        source = _killed_copy(tmp_path)
+        source = _copy(killed_file, tmp_path)
     data = source.read_bytes()
     size = len(data)
     points = sorted({0, 20, 47, 1000, 5000, size // 10, size // 3, size // 2, 9 * size // 10, size - 1})
@@ -114,25 +126,24 @@ def test_truncation_at_ten_points_is_refused_everywhere(tmp_path, closed):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_watch_on_a_5kb_cut_returns_at_once(tmp_path):
-    """The 5 kB cut that hung ``watch --once`` (SWMR readers retried zeroed metadata for hours)."""
-    source = _killed_copy(tmp_path)
+def test_watch_on_a_5kb_cut_returns_at_once(tmp_path, killed_file):
+    """The 5 kB cut that hung ``watch --once`` (SWMR readers retried zeroed metadata for hours).
+
+    A separate process with a time limit, so that a regression fails instead of hanging the suite.
+    """
     path = tmp_path / "cut.h5"
-    path.write_bytes(source.read_bytes()[:5000])
-    shutil.copyfile(source, tmp_path / "whole.h5")
-    # the superblock says more: a cut file; a killed file that is whole is read in SWMR mode
-    outs = {}
-    for name, code in (("cut.h5", 2), ("whole.h5", 0)):
-        outs[name] = subprocess.run([sys.executable, "-m", "spectral_probe", "watch", str(tmp_path / name), "--once"],
-                                    cwd=REPO, capture_output=True, text=True, timeout=120)
-        assert outs[name].returncode == code, outs[name].stderr
-    assert f"truncated (5,000 bytes on disk; its HDF5 superblock says {source.stat().st_size:,})" in outs["cut.h5"].stderr
-    assert "the writer is gone" in outs["whole.h5"].stdout
+    path.write_bytes(killed_file.read_bytes()[:5000])
+    out = subprocess.run([sys.executable, "-m", "spectral_probe", "watch", str(path), "--once"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert f"truncated (5,000 bytes on disk; its HDF5 superblock says {killed_file.stat().st_size:,})" in out.stderr
+    whole = CliRunner().invoke(cli, ["watch", str(_copy(killed_file, tmp_path)), "--once"])
+    assert whole.exit_code == 0 and "the writer is gone" in whole.output
 
 
-def test_corrupted_metadata_of_a_killed_file_fails_fast(tmp_path):
+def test_corrupted_metadata_of_a_killed_file_fails_fast(tmp_path, killed_file):
     """One flipped byte in an object header: the SWMR reader must not retry for minutes."""
-    path = _killed_copy(tmp_path)
+    path = _copy(killed_file, tmp_path)
     sb = read_superblock(path)
     raw = bytearray(path.read_bytes())
     root = int.from_bytes(raw[12 + 3 * sb.offset_size:12 + 4 * sb.offset_size], "little")
@@ -193,8 +204,8 @@ def test_not_a_run_file(tmp_path):
         open_run(tmp_path / "other.h5")
 
 
-def test_recover_rewrites_a_killed_file_with_its_rows(tmp_path):
-    path = _killed_copy(tmp_path)
+def test_recover_rewrites_a_killed_file_with_its_rows(tmp_path, killed_file):
+    path = _copy(killed_file, tmp_path)
     n = open_run(path, "scalars").sizes["step"]
     assert n >= 6 and recover(path) and not needs_recovery(path) and not recover(path)
     with h5py.File(path, "r") as f:
