@@ -23,7 +23,8 @@ import torch
 from spectral_probe.devices import resolve_device
 from spectral_probe.presets import make_run
 from spectral_probe.probes import Probe
-from spectral_probe.store import TrainingRecorder, TrajectoryWriter
+from spectral_probe.recorder import TrainingRecorder
+from spectral_probe.store import TrajectoryWriter
 from spectral_probe.training import fit, train_step
 
 TETRIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "tetris.wav"

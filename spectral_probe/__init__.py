@@ -29,7 +29,7 @@ _API: dict[str, str] = {
     # probes, NTK, bottleneck watch
     "Probe": "probes", "NTKSnapshot": "ntk", "BottleneckWatch": "bottleneck",
     # run files
-    "TrajectoryWriter": "store", "open_run": "store",
+    "TrajectoryWriter": "store", "open_run": "store", "load_model": "posthoc",
 }
 
 __all__ = [*_API, "__version__"]
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from .devices import resolve_device
     from .models import build_model, list_models, register_model
     from .ntk import NTKSnapshot
+    from .posthoc import load_model
     from .presets import make_run
     from .probes import Probe
     from .signals import Target, load_target

@@ -325,10 +325,10 @@ def _train(models, targets, callbacks, config, device, stack, forward, used, coo
     losses = torch.empty(config.epochs, k, device=device)
     best_loss = torch.full((k,), math.inf, device=device)
     best = [p.detach().clone() for p in params] if config.restore_best else []
-    states = [TrainState(m, optimizer, scheduler, t, coords, values[i], config, losses=losses[:, i])
+    lrs = np.empty(config.epochs)
+    states = [TrainState(m, optimizer, scheduler, t, coords, values[i], config, losses=losses[:, i], lrs=lrs)
               for i, (m, t) in enumerate(zip(models, targets))]
     loss_fn = _loss_function(config)
-    lrs = np.empty(config.epochs)
     for state, cbs in zip(states, callbacks):
         for cb in cbs:
             cb.on_fit_start(state)
@@ -366,9 +366,11 @@ def _train(models, targets, callbacks, config, device, stack, forward, used, coo
         final = _per_model_mse(forward, coords, values).double().cpu().numpy() if epochs_run else None
     history = losses[:epochs_run].double().cpu().numpy()
     if best and epochs_run:
+        # the final state (after the last update) is a candidate too, as in fit(): keep it where it is best
+        final_better = torch.as_tensor(final < history.min(axis=0, initial=math.inf), device=device)
         with torch.no_grad():
             for b, p in zip(best, params):
-                p.copy_(b)
+                p.copy_(torch.where(final_better.view(-1, *([1] * (p.dim() - 1))), p, b))
     results = []
     for i, (state, cbs) in enumerate(zip(states, callbacks)):
         result = _result(history[:, i], lrs[:epochs_run], final[i] if final is not None else math.nan,
@@ -382,12 +384,19 @@ def _train(models, targets, callbacks, config, device, stack, forward, used, coo
 def _result(loss, lrs, final_mse, target, config, wall, coords, epochs_run, k, used, stop_reason) -> FitResult:
     psnr = psnr_from_mse(loss, config.peak)
     best_epoch = int(np.nanargmin(loss)) if epochs_run and np.any(np.isfinite(loss)) else -1
+    best_psnr = float(psnr[best_epoch]) if best_epoch >= 0 else math.nan
+    final_psnr = float(psnr_from_mse(final_mse, config.peak))
+    # which state the model holds (as fit(): the final state when it beats every epoch's loss)
+    state_step = epochs_run
+    if math.isfinite(final_mse) and (best_epoch < 0 or final_mse < loss[best_epoch]):
+        best_epoch, best_psnr = epochs_run, final_psnr
+    elif config.restore_best and best_epoch >= 0:
+        state_step = best_epoch
     notes = [f"trained in a batch of {k} models ({used}); wall_time is the batch's"]
     if not np.all(np.isfinite(loss)):
         notes.append("the loss became NaN or infinite; lower the learning rate")
     return FitResult(
         history={"epoch": np.arange(epochs_run), "loss": loss, "psnr": psnr, "lr": lrs},
-        best_epoch=best_epoch, best_psnr=float(psnr[best_epoch]) if best_epoch >= 0 else math.nan,
-        final_psnr=float(psnr_from_mse(final_mse, config.peak)), zero_psnr=target.zero_psnr(config.peak),
+        best_epoch=best_epoch, best_psnr=best_psnr, final_psnr=final_psnr, zero_psnr=target.zero_psnr(config.peak),
         epochs_run=epochs_run, wall_time=wall, batch_size=int(coords.shape[0]), device=str(coords.device),
-        config=config.to_dict(), stop_reason=stop_reason, notes=notes)
+        config=config.to_dict(), stop_reason=stop_reason, notes=notes, state_step=state_step)

@@ -27,6 +27,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
                              f"{torch.cuda.device_count()} CUDA device(s)")
     elif dev.type not in ("cpu", "mps"):
         raise ValueError(f"unsupported device {device!r}; use auto, cpu or cuda")
+    elif dev.index not in (None, 0):
+        raise ValueError(f"device {device!r} does not exist; there is one {dev.type} device: use --device {dev.type}")
     return dev
 
 

@@ -3,59 +3,71 @@
 A run file (see :mod:`spectral_probe.store`) holds
 
 * root attributes: the :class:`~spectral_probe.presets.RunSpec` as JSON
-  (``config``), plus the target's name, grid and psi;
+  (``config``, with the target's name, grid and psi, and the recording settings);
 * ``scalars``: loss, PSNR and learning rate per epoch, and the summary
   (best/final/zero-output PSNR, best epoch, wall time);
-* ``prediction``: the target and the trained model's output, ``(sample, channel)``;
+* ``prediction``: the target and the output of the state the model holds at the end
+  (the best state by default), ``(sample, channel)``;
+* ``checkpoints``: the training state every ``checkpoint_every`` epochs, at the end
+  and on an interrupt (:mod:`spectral_probe.checkpoint`);
 * whatever the probes add (``activations``, ``ntk``, ``bottleneck``, ...).
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
+from .checkpoint import GROUP as CHECKPOINTS, Checkpointer
+from .interrupts import InterruptGuard, RunInterrupted
 from .presets import RunSpec
+from .recorder import PredictionRecorder, TrainingRecorder
+from .resume import RESUMABLE_KEYS, plan_resume
 from .signals import Target
-from .store import TrainingRecorder, TrajectoryWriter, Var
-from .training import Callback, FitResult, TrainState, fit
+from .store import RunLock, TrajectoryWriter
+from .training import Callback, FitResult, fit
 
-__all__ = ["PredictionRecorder", "run_config", "train_to_file"]
-
-
-class PredictionRecorder(Callback):
-    """Store the target and the final model output (static ``(sample, channel)`` variables)."""
-
-    def __init__(self, writer: TrajectoryWriter, group: str = "prediction") -> None:
-        self.writer, self.group = writer, group
-
-    def on_fit_start(self, state: TrainState) -> None:
-        n, c = state.values.shape
-        self.writer.declare(self.group, variables={
-            "target": Var(("sample", "channel"), "f4", trajectory=False),
-            "output": Var(("sample", "channel"), "f4", trajectory=False),
-        }, coords={"sample": np.arange(n), "channel": np.arange(c)},
-            attrs={"grid_shape": list(state.target.grid_shape)})
-        self.writer.put(self.group, "target", state.values.detach().cpu().numpy())
-
-    @torch.no_grad()
-    def on_fit_end(self, state: TrainState, result: FitResult) -> None:
-        outputs = [state.model(chunk) for chunk in torch.split(state.coords, 2 ** 16)]
-        output = torch.cat(outputs).real if outputs[0].is_complex() else torch.cat(outputs)
-        self.writer.put(self.group, "output", output.detach().float().cpu().numpy())
+__all__ = ["PredictionRecorder", "run_config", "recording_config", "train_to_file", "RunInterrupted",
+           "checkpoint_summary"]
 
 
-def run_config(spec: RunSpec, target: Target) -> dict:
+def run_config(spec: RunSpec, target: Target, recording: dict | None = None) -> dict:
     """JSON-serialisable description of a run (stored as the file's ``config``)."""
     config = spec.to_dict()
     config["target_info"] = {"name": target.name, "kind": target.kind, "grid_shape": list(target.grid_shape),
                              "channels": target.channels, "sample_rate": target.sample_rate,
                              "offset": int(target.meta.get("offset", 0))}
+    if recording is not None:
+        config["recording"] = recording
     return config
+
+
+_SIMPLE = (bool, int, float, str, type(None))
+
+
+def _describe(callback) -> dict:
+    """A callback's class and its public settings of simple types (what a resumed run must repeat)."""
+    out = {"type": type(callback).__name__}
+    for key, value in sorted(vars(callback).items()):
+        if key.startswith("_") or key in ("writer", "cache", "rows", "epochs", "spectra", "eigenvalues", "seconds"):
+            continue
+        if isinstance(value, _SIMPLE):
+            out[key] = value
+        elif isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value):
+            out[key] = list(value)
+        elif isinstance(value, torch.device):
+            out[key] = str(value)
+    return out
+
+
+def recording_config(probes: Sequence[Callback], record_every: int, checkpoint_every: int | None) -> dict:
+    """What the run records and how often (part of the run's configuration)."""
+    return {"record_every": int(record_every), "checkpoint_every": checkpoint_every,
+            "probes": [_describe(p) for p in probes]}
 
 
 def train_to_file(
@@ -64,28 +76,107 @@ def train_to_file(
     out: str | os.PathLike | None,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     probes: Sequence[Callback] = (),
     callbacks: Sequence[Callback] = (),
     record_every: int = 50,
+    checkpoint_every: int | None = None,
     device: str | torch.device | None = None,
+    handle_signals: bool = True,
+    notes: list | None = None,
 ) -> tuple[torch.nn.Module, FitResult]:
     """Build the model of ``spec``, fit it, and (when ``out`` is given) write the run file.
 
     Probes that accept a ``writer`` attribute and have none get this run's
     writer, so their rows land in the same file.
 
+    Parameters
+    ----------
+    overwrite
+        Replace an existing ``out``.
+    resume
+        Continue ``out`` (a killed, interrupted or finished run) up to
+        ``spec.train.epochs``; the configuration must match the file's except
+        for :data:`~spectral_probe.resume.RESUMABLE_KEYS`.  Without a file at
+        ``out`` the run starts afresh.
+    checkpoint_every
+        Epochs between checkpoints (None: only at the end, on an early stop or an interrupt).
+    handle_signals
+        Turn SIGINT/SIGTERM into a clean stop (checkpoint, commit, ``run_status``
+        3) in the main thread; :class:`RunInterrupted` is raised afterwards.
+    notes
+        A list that receives notes for the user (resume point, stale lock, restored states).
+
     Returns
     -------
     (model, FitResult)
+
+    Raises
+    ------
+    RunInterrupted
+        (a ``KeyboardInterrupt``) after SIGINT or SIGTERM; it says what was saved.
+    RunLockedError
+        Another process writes ``out``.
     """
+    notes = notes if notes is not None else []
     model = spec.build_model(device=device)
     if out is None:
         return model, fit(model, target, spec.train, probes=probes, callbacks=callbacks)
+    if overwrite and resume:
+        raise ValueError("choose overwrite (replace the file) or resume (continue it), not both")
     path = Path(out)
-    with TrajectoryWriter(path, run_config(spec, target), overwrite=overwrite) as writer:
-        for probe in probes:
-            if hasattr(probe, "writer") and probe.writer is None:
-                probe.writer = writer
-        recorders = [TrainingRecorder(writer, every=record_every), PredictionRecorder(writer)]
-        result = fit(model, target, spec.train, probes=probes, callbacks=[*recorders, *callbacks])
+    config = run_config(spec, target, recording_config(probes, record_every, checkpoint_every))
+    lock = RunLock(path)
+    try:
+        if lock.stale_note():
+            notes.append(lock.stale_note())
+        point = plan_resume(path, config) if resume and path.exists() else None
+    except BaseException:
+        lock.release()
+        raise
+    if point is not None:
+        notes.append(point.line())
+    # every group keeps its rows before the resume point; the checkpoints keep the one it starts from
+    keep = {None: point.step, CHECKPOINTS: point.step + 1} if point is not None else None
+    guard = InterruptGuard() if handle_signals else None
+    writer = None
+    try:
+        with TrajectoryWriter(path, config, overwrite=overwrite, resume=resume, may_change=RESUMABLE_KEYS,
+                              keep_before=keep, lock=lock) as writer:
+            for probe in probes:
+                if hasattr(probe, "writer") and probe.writer is None:
+                    probe.writer = writer
+            checkpointer = Checkpointer(writer, checkpoint_every)
+            recorders = [TrainingRecorder(writer, every=record_every), PredictionRecorder(writer)]
+            tail = [guard, checkpointer] if guard is not None else [checkpointer]
+            with guard.installed() if guard is not None else nullcontext():
+                result = fit(model, target, spec.train, probes=[*probes, *tail], callbacks=[*recorders, *callbacks],
+                             resume_from=point)
+                if guard is not None and guard.signum is not None:
+                    raise KeyboardInterrupt      # the writer closes the file as interrupted
+    except KeyboardInterrupt as exc:
+        if writer is None or isinstance(exc, RunInterrupted):
+            raise
+        graceful = guard is not None and guard.signum is not None and not str(exc)
+        name = guard.signal_name if guard is not None and guard.signal_name else "KeyboardInterrupt"
+        saved = writer.saved() if writer.started else {}
+        last = saved.get("checkpoints", (0, None))[1]
+        raise RunInterrupted(path, name, saved, last, graceful) from None
+    finally:
+        if point is not None:
+            notes.extend(point.notes)
     return model, result
+
+
+def checkpoint_summary(path) -> str:
+    """One line: how many checkpoints a run file holds, at which steps, and their size."""
+    from .checkpoint import checkpoint_steps
+    from .store.reader import open_checked
+
+    steps = checkpoint_steps(path)
+    if not steps.size:
+        return "no checkpoints"
+    with open_checked(path) as h5:
+        size = int(h5["checkpoints"]["state"].shape[1])
+    shown = ", ".join(map(str, steps[:6])) + (f", ... {steps[-1]}" if steps.size > 6 else "")
+    return f"{steps.size} checkpoint(s) at steps {shown} ({size / 1e6:.2f} MB each)"

@@ -112,7 +112,14 @@ class TrainConfig:
 
 @dataclass
 class TrainState:
-    """What callbacks see.  ``loss`` is a 0-d device tensor: reading it syncs."""
+    """What callbacks see.  ``loss`` is a 0-d device tensor: reading it syncs.
+
+    ``losses`` (device) and ``lrs`` (host) hold one entry per epoch, ``start_epoch``
+    is the first epoch this fit runs (above 0 when it continues a run file), and
+    ``previous`` maps a run file's group names to the ``xarray.Dataset`` of its rows
+    at steps before ``start_epoch`` (None for a fresh fit): callbacks that keep state
+    across epochs rebuild it from there in ``on_fit_start``.
+    """
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -127,6 +134,11 @@ class TrainState:
     stop: bool = False
     stop_reason: str = ""
     info: dict = field(default_factory=dict)
+    lrs: np.ndarray | None = None
+    start_epoch: int = 0
+    previous: dict | None = None
+    tracker: "_BestTracker | None" = None
+    generator: torch.Generator | None = None
 
     def psnr(self) -> float:
         """PSNR (dB) of the current epoch's loss (host sync)."""
@@ -141,7 +153,7 @@ class Callback:
     """Hooks into :func:`fit`.  Override any subset; probes are callbacks too."""
 
     def on_fit_start(self, state: TrainState) -> None:
-        """Called once, before the first epoch."""
+        """Called once, before the first epoch (``state.start_epoch``; see :class:`TrainState`)."""
 
     def on_epoch_start(self, state: TrainState) -> None:
         """Called before epoch ``state.epoch + 1`` runs."""
@@ -155,7 +167,14 @@ class Callback:
 
 @dataclass
 class FitResult:
-    """Outcome of :func:`fit`.  History arrays have shape ``(epochs_run,)``."""
+    """Outcome of :func:`fit`.  History arrays have shape ``(epochs_run,)``.
+
+    ``best_epoch`` is the step of the best state (the parameters after ``best_epoch``
+    updates); it equals ``epochs_run`` when the final state, evaluated after the last
+    update, is the best, so ``best_psnr >= final_psnr`` always.  ``state_step`` is the
+    step of the parameters the model holds after the fit (the best state when it was
+    restored, else the final one).
+    """
 
     history: dict[str, np.ndarray]
     best_epoch: int
@@ -169,6 +188,7 @@ class FitResult:
     config: dict
     stop_reason: str = ""
     notes: list[str] = field(default_factory=list)
+    state_step: int = -1
 
     @property
     def epochs_per_second(self) -> float:
@@ -179,10 +199,11 @@ class FitResult:
         psnr = self.history["psnr"]
         marks = sorted({0, len(psnr) // 4, len(psnr) // 2, 3 * len(psnr) // 4, len(psnr) - 1})
         traj = ", ".join(f"{e}: {psnr[e]:.2f}" for e in marks if e < len(psnr))
+        where = "the final state" if self.best_epoch == self.epochs_run else f"epoch {self.best_epoch}"
         text = (f"epochs {self.epochs_run} on {self.device} in {self.wall_time:.1f} s "
                 f"({self.epochs_per_second:.1f} epochs/s, batch {self.batch_size})\n"
                 f"PSNR by epoch [dB]: {traj}\n"
-                f"best {self.best_psnr:.2f} dB at epoch {self.best_epoch}; final {self.final_psnr:.2f} dB; "
+                f"best {self.best_psnr:.2f} dB at {where}; final {self.final_psnr:.2f} dB; "
                 f"zero-output floor {self.zero_psnr:.2f} dB")
         if self.stop_reason:
             text += f"\nstopped early: {self.stop_reason}"
@@ -314,6 +335,7 @@ def fit(
     *,
     callbacks: Sequence[Callback] = (),
     probes: Iterable[Callback] = (),
+    resume_from=None,
     **overrides,
 ) -> FitResult:
     """Fit ``model`` to ``target`` with Adam + StepLR; see the module docstring.
@@ -329,6 +351,11 @@ def fit(
     callbacks, probes
         Objects with the :class:`Callback` hooks (probes are callbacks; the two
         arguments exist only for readability).
+    resume_from
+        Continue a saved run: an object whose ``restore(state)`` loads the model,
+        optimizer, scheduler, best-state and RNG states and the history of the
+        epochs already run, and returns the first epoch to run
+        (:class:`spectral_probe.checkpoint.ResumePoint`); its ``wall_time`` is added.
 
     Returns
     -------
@@ -354,10 +381,14 @@ def fit(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
     losses = torch.empty(config.epochs, device=device)
-    state = TrainState(model, optimizer, scheduler, target, coords, values, config, losses=losses)
     tracker = _BestTracker(model) if config.restore_best and batch == n else None
+    best_minibatch = _MinibatchBest(model) if config.restore_best and batch < n else None
     generator = torch.Generator().manual_seed(config.seed)
     lrs = np.empty(config.epochs)
+    state = TrainState(model, optimizer, scheduler, target, coords, values, config, losses=losses, lrs=lrs,
+                       tracker=tracker or best_minibatch, generator=generator)
+    first = resume_from.restore(state) if resume_from is not None else 0
+    state.start_epoch, state.epoch = first, first - 1
     all_callbacks = [*callbacks, *probes]
     bar = _progress_bar(config)
     loss_fn = _CompiledLoss() if config.compile else mse_loss
@@ -370,11 +401,12 @@ def fit(
     model.train()
     for cb in all_callbacks:
         cb.on_fit_start(state)
-    best_minibatch = _MinibatchBest(model) if config.restore_best and batch < n else None
     start = time.perf_counter()
-    epoch = -1
+    epoch = first - 1
+    if bar is not None and first:
+        bar.update(first)
     try:
-        for epoch in range(config.epochs):
+        for epoch in range(first, config.epochs):
             for cb in all_callbacks:
                 cb.on_epoch_start(state)
             lrs[epoch] = scheduler.get_last_lr()[0]
@@ -399,7 +431,7 @@ def fit(
             bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize(device)  # the loop is asynchronous: count the queued work too
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start + float(getattr(resume_from, "wall_time", 0.0) or 0.0)
     epochs_run = epoch + 1
     return _finish(state, tracker or best_minibatch, epochs_run, wall, batch, lrs, notes, all_callbacks)
 
@@ -414,16 +446,22 @@ def _finish(state: TrainState, tracker, epochs_run: int, wall: float, batch: int
     loss = state.losses[:epochs_run].double().cpu().numpy()
     psnr = psnr_from_mse(loss, config.peak)
     best_epoch = int(np.nanargmin(loss)) if epochs_run and np.any(np.isfinite(loss)) else -1
-    final = _evaluate_psnr(state) if epochs_run else float("nan")
-    if tracker is not None and best_epoch >= 0:
+    best_psnr = float(psnr[best_epoch]) if best_epoch >= 0 else float("nan")
+    final_mse = _evaluate_mse(state) if epochs_run else float("nan")
+    final = float(psnr_from_mse(final_mse, config.peak)) if epochs_run else float("nan")
+    state_step = epochs_run
+    # the final state (after the last update) is a candidate too: best >= final
+    if math.isfinite(final_mse) and (best_epoch < 0 or final_mse < loss[best_epoch]):
+        best_epoch, best_psnr = epochs_run, final
+    elif tracker is not None and best_epoch >= 0:
         tracker.restore()
+        state_step = best_epoch + (1 if isinstance(tracker, _MinibatchBest) else 0)
     result = FitResult(
         history={"epoch": np.arange(epochs_run), "loss": loss, "psnr": psnr, "lr": lrs[:epochs_run]},
-        best_epoch=best_epoch,
-        best_psnr=float(psnr[best_epoch]) if best_epoch >= 0 else float("nan"),
+        best_epoch=best_epoch, best_psnr=best_psnr,
         final_psnr=final, zero_psnr=state.target.zero_psnr(config.peak), epochs_run=epochs_run,
         wall_time=wall, batch_size=batch, device=str(state.coords.device), config=config.to_dict(),
-        stop_reason=state.stop_reason, notes=notes)
+        stop_reason=state.stop_reason, notes=notes, state_step=state_step)
     if not np.all(np.isfinite(loss)):
         result.notes.append("the loss became NaN or infinite; lower the learning rate")
     for cb in callbacks:
@@ -432,12 +470,12 @@ def _finish(state: TrainState, tracker, epochs_run: int, wall: float, batch: int
 
 
 @torch.no_grad()
-def _evaluate_psnr(state: TrainState) -> float:
-    """PSNR of the model as it is now (after restoring the best state), batched."""
+def _evaluate_mse(state: TrainState) -> float:
+    """MSE of the model as it is now (the final state, after the last update), batched."""
     n = state.coords.shape[0]
     batch = max(1, auto_batch_size(state.model, n, state.coords.device, state.config.memory_fraction))
     total = 0.0
     for start in range(0, n, batch):
         pred = state.model(state.coords[start:start + batch])
         total += float(torch.sum(torch.square(pred - state.values[start:start + batch])))
-    return float(psnr_from_mse(total / (n * state.values.shape[1]), state.config.peak))
+    return total / (n * state.values.shape[1])

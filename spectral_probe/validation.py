@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import math
 import os
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "finite_float", "check_known",
-           "parse_value", "parse_key_values", "check_output_path"]
+           "parse_value", "parse_key_values", "merge_key_values", "check_value_types", "check_output_path"]
 
 
 def _is_int(value: Any) -> bool:
@@ -145,6 +145,68 @@ def parse_key_values(items: Sequence[str], option: str, *, split_lists: bool = F
             else:
                 out[key] = parse_value(text)
     return out
+
+
+def merge_key_values(options: Mapping[str, Any], pairs: Mapping[str, Any], *, option_names: Mapping[str, str],
+                     refuse: Mapping[str, str] | None = None, source: str = "--param") -> tuple[dict, dict]:
+    """Combine dedicated options with ``KEY=VALUE`` pairs that may name the same settings.
+
+    Parameters
+    ----------
+    options
+        ``key -> value`` of the dedicated options (``None``: not given).
+    pairs
+        Parsed ``KEY=VALUE`` items (:func:`parse_key_values`).
+    option_names
+        ``key -> "--flag"`` for the keys a pair may set instead of its option
+        (``--param s0=10`` is ``--s0 10``).
+    refuse
+        ``key -> why`` for keys a pair must not set (e.g. ``"use --epochs"``).
+    source
+        The option the pairs came from, for messages.
+
+    Returns
+    -------
+    (options, rest)
+        The options with the pairs' values filled in, and the pairs left over.
+
+    Raises
+    ------
+    ValueError
+        A pair sets a refused key, or conflicts with its option given with another value.
+    """
+    merged, rest = dict(options), {}
+    for key, value in pairs.items():
+        if refuse and key in refuse:
+            raise ValueError(f"{source} {key}={value}: {refuse[key]}")
+        if key in option_names:
+            given = merged.get(key)
+            if given is not None and given != value:
+                raise ValueError(f"conflicting values for {key}: {option_names[key]} {given} and {source} "
+                                 f"{key}={value}; give one")
+            merged[key] = value
+        else:
+            rest[key] = value
+    return merged, rest
+
+
+def check_value_types(values: Mapping[str, Any], defaults: Mapping[str, Any], source: str = "--param") -> None:
+    """Refuse values whose kind does not match the default's (``sigma=abc`` where a number is expected).
+
+    A default of ``None`` accepts a number; ``bool`` defaults need ``true``/``false``.
+    """
+    for key, value in values.items():
+        default = defaults.get(key, object())
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, Integral):
+            ok, kind = _is_int(value), "an integer"
+        elif isinstance(default, Real) or default is None:
+            ok, kind = isinstance(value, Real) and not isinstance(value, bool), "a number"
+        else:
+            continue
+        if not ok:
+            raise ValueError(f"{source} {key}={value}: {key} must be {kind}")
 
 
 def check_output_path(path: str | os.PathLike, what: str = "--out", *, overwrite: bool = True,

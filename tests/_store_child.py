@@ -4,9 +4,14 @@ Usage: ``python tests/_store_child.py MODE PATH [N] [DELAY]``.  Modes:
 
 * ``steps``: deterministic rows (``expected_row``) as fast as possible (or with
   DELAY seconds between steps); prints ``i`` after step ``i`` is committed.
-* ``fit``: a tiny SIREN fit with a probe and a training recorder, one row per epoch.
+* ``sync``: like ``steps``, but after printing ``i`` waits for a line on stdin
+  before writing step ``i + 1`` (the parent reads the file in between).
+* ``fit``: a tiny SIREN fit with a probe and a training recorder, one row per
+  epoch; prints ``e`` once epoch ``e``'s scalars are committed.
 * ``full``: like ``steps`` under a file-size limit (RLIMIT_FSIZE) that makes
   writes fail as on a full disk; prints ``ERROR <message>`` and exits 0.
+* ``hold``: starts overwriting PATH (declaring, not started: it holds the lock) and prints
+  ``holding``, then waits until stdin closes.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ def _declare(writer) -> None:
                    variables={"psd": ("layer", "freq")})
 
 
-def run_steps(path: str, n: int, delay: float) -> None:
+def run_steps(path: str, n: int, delay: float, sync: bool = False) -> None:
     from spectral_probe.store import TrajectoryWriter
 
     with TrajectoryWriter(path, config={"mode": "steps"}) as writer:
@@ -49,27 +54,33 @@ def run_steps(path: str, n: int, delay: float) -> None:
             writer.append("scalars", i, loss=row["loss"])
             writer.append("activations", i, psd=row["psd"])
             print(i, flush=True)
+            if sync and not sys.stdin.readline():
+                return
             if delay:
                 time.sleep(delay)
 
 
 def run_fit(path: str, n: int) -> None:
+    import torch
+
     from spectral_probe import build_model, fit, load_target
     from spectral_probe.probes import Probe
-    from spectral_probe.store import TrainingRecorder, TrajectoryWriter
-
+    from spectral_probe.recorder import TrainingRecorder
+    from spectral_probe.store import TrajectoryWriter
     from spectral_probe.training import Callback
 
-    class Started(Callback):
-        def on_epoch_end(self, state):
-            if state.epoch == 0:
-                print("started", flush=True)      # the first rows are committed
+    torch.set_num_threads(1)
+
+    class Report(Callback):
+        def on_epoch_end(self, state):          # after the recorder: epoch `state.epoch` is committed
+            print(state.epoch, flush=True)
 
     target = load_target("synthetic:broadband", n=256)
     model = build_model("siren", width=8, depth=2, seed=0)
     with TrajectoryWriter(path, config={"mode": "fit"}) as writer:
+        print("started", flush=True)
         fit(model, target, epochs=n, device="cpu", probes=[Probe(every=1, writer=writer)],
-            callbacks=[TrainingRecorder(writer, every=1), Started()])
+            callbacks=[TrainingRecorder(writer, every=1), Report()])
 
 
 def run_full(path: str, limit: int) -> None:
@@ -95,9 +106,20 @@ def run_full(path: str, limit: int) -> None:
         print("closed", flush=True)
 
 
+def run_hold(path: str) -> None:
+    from spectral_probe.store import TrajectoryWriter
+
+    writer = TrajectoryWriter(path, config={"mode": "hold"}, overwrite=True)
+    _declare(writer)
+    print("holding", flush=True)
+    sys.stdin.read()
+    writer.close()
+
+
 if __name__ == "__main__":
     mode, path = sys.argv[1], sys.argv[2]
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 10 ** 6
     pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
-    {"steps": lambda: run_steps(path, count, pause), "fit": lambda: run_fit(path, count),
-     "full": lambda: run_full(path, count)}[mode]()
+    {"steps": lambda: run_steps(path, count, pause), "sync": lambda: run_steps(path, count, 0.0, sync=True),
+     "fit": lambda: run_fit(path, count), "full": lambda: run_full(path, count),
+     "hold": lambda: run_hold(path)}[mode]()

@@ -31,7 +31,7 @@ def target():
 def _close(batched, alone):
     np.testing.assert_allclose(batched.history["loss"], alone.history["loss"], rtol=1e-5)
     np.testing.assert_allclose(batched.history["lr"], alone.history["lr"])
-    assert batched.best_epoch == alone.best_epoch
+    assert batched.best_epoch == alone.best_epoch and batched.state_step == alone.state_step
     assert batched.best_psnr == pytest.approx(alone.best_psnr, abs=1e-4)
     assert batched.final_psnr == pytest.approx(alone.final_psnr, abs=1e-4)
 

@@ -62,3 +62,47 @@ def test_module_entry_point():
 
     out = subprocess.run([sys.executable, "-m", "spectral_probe", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "train" in out.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--param", "s0=10", "--s0", "3"], "conflicting values for s0: --s0 3.0 and --param s0=10; give one"),
+    (["--model", "siren", "--first-omega", "100", "--param", "first_omega=3000"],
+     "conflicting values for first_omega: --first-omega 100.0 and --param first_omega=3000"),
+    (["--model", "gauss", "--param", "sigma=abc"], "--param sigma=abc: sigma must be a number"),
+    (["--param", "width=6.5"], "--param width=6.5: width must be an integer"),
+    (["--param", "epochs=5"], "--param epochs=5: not a model argument; use --epochs"),
+    (["--param", "in_features=2"], "--param in_features=2: set by the target's dimensions"),
+    (["--model", "siren", "--num-samples", "0"], "--num-samples must be a positive integer"),
+    (["--offset", "-3"], "--offset must be a non-negative integer"),
+    (["--device", "cpu:7"], "device 'cpu:7' does not exist"),
+    (["--resume"], "--resume needs --out"),
+])
+def test_more_bad_input_before_any_compute(args, message):
+    res = run("train", "--no-progress", "--epochs", "1", *args)
+    lines = [line for line in res.output.splitlines() if line.startswith("error:")]
+    assert res.exit_code == 2 and len(lines) == 1 and message in lines[0], res.output
+    assert "target " not in res.output                  # refused before the target was loaded
+
+
+def test_param_may_name_an_option():
+    res = run("train", "--model", "siren2", "--target", "synthetic:high", "--epochs", "1", "--no-progress",
+              "--device", "cpu", "--param", "s0=10", "--param", "width=16", "--depth", "2", "--s1", "0.5")
+    assert res.exit_code == 0, res.output
+    assert "model siren2 2x16 [" in res.output and "s0=10" in res.output
+
+
+def test_output_paths_are_checked_first(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = run("train", "--epochs", "1", "--no-progress", "--out", str(afile / "x.h5"))
+    assert res.exit_code == 2 and f"'{afile}' is a file, not a folder" in res.output and "target " not in res.output
+    res = run("train", "--epochs", "1", "--no-progress", "--out", str(afile))
+    assert res.exit_code == 2 and "exists; pass --overwrite to replace it or --resume to continue it" in res.output
+    res = run("train", "--epochs", "1", "--no-progress", "--out", str(afile), "--resume", "--overwrite")
+    assert res.exit_code == 2 and "choose one" in res.output
+    res = run("figure", "3", "--preset", "test", "--out", str(afile / "sub"))
+    assert res.exit_code == 2 and "is a file, not a folder" in res.output and "figure 3 (" not in res.output
+    res = run("figure", "6", "--preset", "test", "--size", "offset=abc", "--out", str(tmp_path / "figs"))
+    assert res.exit_code == 2 and "--size offset=abc: offset must be an integer" in res.output
+    res = run("watch", str(afile), "--once", "--plot", str(afile / "p.png"))
+    assert res.exit_code == 2 and "is a file, not a folder" in res.output

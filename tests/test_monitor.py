@@ -130,8 +130,14 @@ def test_export_writes_the_same_events(recorded):
         assert [(e.step, e.histogram_value) for e in live.Histograms(tag)] == \
             [(e.step, e.histogram_value) for e in exported.Histograms(tag)]
     for tag in live.Tags()["tensors"]:
-        assert [(e.step, e.tensor_proto.string_val) for e in live.Tensors(tag)] == \
-            [(e.step, e.tensor_proto.string_val) for e in exported.Tensors(tag)]
+        exported_text = [(e.step, e.tensor_proto.string_val) for e in exported.Tensors(tag)]
+        if tag == "run/config/text_summary":     # the file's config also says what the run recorded and how often
+            config = json.loads(exported_text[0][1][0])
+            assert set(config.pop("recording")) >= {"probes", "record_every", "checkpoint_every"}
+            body = json.dumps(config, indent=1, sort_keys=True)
+            exported_text = [(0, ["\n".join("    " + line for line in body.splitlines()).encode()])]
+        assert [(e.step, list(e.tensor_proto.string_val)) for e in live.Tensors(tag)] == \
+            [(step, list(text)) for step, text in exported_text]
     for tag in live.Tags()["images"]:
         assert [(e.step, e.encoded_image_string) for e in live.Images(tag)] == \
             [(e.step, e.encoded_image_string) for e in exported.Images(tag)]
@@ -305,14 +311,16 @@ def test_logdir_not_writable(tmp_path, recorded):
         assert res.exit_code == 2 and len(lines) == 1 and "is not writable" in lines[0], res.output
 
 
-def test_export_refuses_foreign_and_damaged_files(tmp_path):
+def test_export_refuses_foreign_and_damaged_files(tmp_path, recorded):
     import h5py
 
     with h5py.File(tmp_path / "foreign.h5", "w") as f:
         f["x"] = np.arange(3)
     (tmp_path / "garbage.h5").write_bytes(os.urandom(4096))
-    for name, message in (("foreign.h5", "is not a spectral-probe run file"), ("garbage.h5", "cannot read run file"),
-                          ("missing.h5", "no run file")):
+    whole = (recorded["root"] / "run.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(whole[: len(whole) // 2])      # a truncated run file (used to hang)
+    for name, message in (("foreign.h5", "is not a spectral-probe run file"), ("garbage.h5", "is damaged"),
+                          ("cut.h5", "is damaged"), ("missing.h5", "no run file")):
         res = cli("export", tmp_path / name, "--tensorboard", tmp_path / "tb")
         lines = [line for line in res.output.splitlines() if line.startswith("error:")]
         assert res.exit_code == 2 and len(lines) == 1 and message in lines[0], res.output
@@ -413,3 +421,21 @@ def test_tensorboard_server_serves_the_psnr_series(recorded, tmp_path):
     scalars = recorded["run"]["scalars"].to_dataset()
     assert [s for _, s, _ in series] == list(range(EPOCHS))
     np.testing.assert_allclose([v for _, _, v in series], scalars.psnr.values.astype(np.float32), rtol=1e-6)
+
+
+def test_resumed_run_continues_its_curves(tmp_path):
+    """train 30 epochs, then --resume to 60 into the same folder: every epoch logged once, in order."""
+    args = ["train", "--model", "siren", "--target", "synthetic:broadband", "--num-samples", 256, "--width", 16,
+            "--depth", 2, "--no-progress", "--out", tmp_path / "run.h5", "--tensorboard", tmp_path / "tb",
+            "--checkpoint-every", 10]
+    first = cli(*args, "--epochs", 30)
+    assert first.exit_code == 0, first.output
+    other = [tmp_path / "other.h5" if a == tmp_path / "run.h5" else a for a in args]
+    again = cli(*other, "--epochs", 60)                   # a new run into that folder: refused
+    assert again.exit_code == 2 and "already holds TensorBoard event files" in again.output
+    resumed = cli(*args, "--epochs", 60, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    psnr = events(tmp_path / "tb").Scalars("train/psnr")
+    assert [e.step for e in psnr] == list(range(60))
+    run = open_run(tmp_path / "run.h5")["scalars"].to_dataset()
+    np.testing.assert_array_equal([e.value for e in psnr], run.psnr.values.astype(np.float32))

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from spectral_probe import build_model, fit, load_target, open_run
 from spectral_probe.cli.main import main as cli
 from spectral_probe.probes import Probe
-from spectral_probe.store import (SCHEMA_VERSION, TrainingRecorder, TrajectoryWriter, Var, needs_recovery,
-                                  read_config, recover)
+from spectral_probe.recorder import TrainingRecorder
+from spectral_probe.store import SCHEMA_VERSION, TrajectoryWriter, Var, needs_recovery, read_config, recover
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _store_child import FREQS, LAYERS, expected_row  # noqa: E402
@@ -34,7 +34,7 @@ SWMR = {"driver_kwds": {"swmr": True}}
 
 def _spawn(mode: str, path: Path, *args) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(CHILD), mode, str(path), *map(str, args)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_started(proc: subprocess.Popen) -> None:
@@ -127,7 +127,7 @@ def test_existing_file_is_refused_replaced_or_resumed(tmp_path):
         w.append("scalars", [0, 1], loss=[1.0, 2.0])
     with pytest.raises(FileExistsError, match="exists; pass overwrite=True"):
         TrajectoryWriter(path, config={"a": 1})
-    with pytest.raises(ValueError, match="config differs in a"):
+    with pytest.raises(ValueError, match="configuration differs in a;"):
         TrajectoryWriter(path, config={"a": 2}, resume=True)
     with TrajectoryWriter(path, config={"a": 1}, resume=True) as w:
         w.declare("scalars", variables={"loss": Var((), "f8")})         # same layout: accepted
@@ -255,37 +255,50 @@ def test_space_check_refuses_before_writing(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- live and crashed writers
 def test_live_reader_sees_growing_steps(tmp_path):
+    """The writer waits for the reader after each step: the reader sees exactly the committed steps."""
     path = tmp_path / "run.h5"
-    proc = _spawn("steps", path, 60, 0.05)
+    proc = _spawn("sync", path, 6)
     try:
         _wait_started(proc)
-        seen = []
-        while proc.poll() is None and len(seen) < 40:
-            seen.append(_assert_prefix(path, 0))
+        for i in range(6):
+            assert proc.stdout.readline().strip() == str(i), proc.stderr.read()
+            assert _assert_prefix(path, i + 1) == i + 1                 # both groups: exactly steps 0..i
+            assert open_run(path, "activations").sizes["step"] == i + 1
             with h5py.File(path, "r", swmr=True) as f:
-                assert f["scalars/n_committed"][()] >= seen[-1]
+                assert f["scalars/n_committed"][()] == i + 1
             with xr.open_dataset(path, engine="h5netcdf", group="scalars", **SWMR) as ds:
-                assert ds.sizes["step"] >= seen[-1]
-            time.sleep(0.03)
-        assert seen == sorted(seen) and len(set(seen)) >= 3
+                assert ds.sizes["step"] == i + 1
+            proc.stdin.write("next\n")
+            proc.stdin.flush()
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
     finally:
-        proc.kill()
-        proc.wait()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def _kill_at_random(tmp_path: Path, rounds: int, mode: str = "steps") -> list[int]:
+    """Kill a writer after a random number of committed steps (plus a random pause); returns rows kept."""
     rng = random.Random(0)
     counts = []
     for r in range(rounds):
         path = tmp_path / f"killed{r}.h5"
         proc = _spawn(mode, path)
         _wait_started(proc)
-        time.sleep(rng.uniform(0.02, 0.4))
+        reported = -1
+        for _ in range(rng.randint(1, 12)):         # wait for that many committed steps
+            reported = int(proc.stdout.readline())
+        time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
         assert proc.returncode == -signal.SIGKILL
+        committed = max(reported + 1, _committed_lines(out))
         if mode == "steps":
-            counts.append(_assert_prefix(path, _committed_lines(out)))
+            counts.append(_assert_prefix(path, committed))
+        else:
+            counts.append(open_run(path, "scalars").sizes["step"])
+            assert counts[-1] >= committed >= 1
         with h5py.File(path, "r", swmr=True) as f:
             assert f.attrs["schema"] == "spectral-probe-trajectory"
         with xr.open_dataset(path, engine="h5netcdf", group="scalars", **SWMR) as ds:
@@ -314,10 +327,11 @@ def test_sigkill_leaves_a_readable_consistent_prefix(tmp_path):
 
 
 def test_sigkill_during_fit_leaves_a_readable_file(tmp_path):
-    _kill_at_random(tmp_path, 1, mode="fit")
+    count, = _kill_at_random(tmp_path, 1, mode="fit")
     run = open_run(tmp_path / "killed0.h5")
     steps = run["scalars"].to_dataset().step.values
-    np.testing.assert_array_equal(steps, np.arange(steps.size))
+    np.testing.assert_array_equal(steps, np.arange(count))           # every epoch reported before the kill
+    assert run["activations"].to_dataset().sizes["step"] >= count
 
 
 @pytest.mark.slow

@@ -158,6 +158,17 @@ class BottleneckWatch(Callback):
         self.prepare(state.model, state.target, state.values, state.config.epochs)
         if self.writer is not None:
             self.writer.declare(self.group, variables=self._variables(), attrs=self._attrs(state))
+        previous = (getattr(state, "previous", None) or {}).get(self.group)
+        if previous is not None:
+            self.replay(previous)
+
+    def replay(self, ds) -> None:
+        """Continue a run file: feed its recorded checks to the detector (no announcements)."""
+        for i, step in enumerate(ds["step"].values):
+            values = {k: float(ds[k].values[i]) for k in (*INDICATORS, *_NTK_INDICATORS) if k in ds}
+            verdict = self.detector.update(int(step), values)
+            self.rows.append({"step": int(step), **values, "state": verdict.code,
+                              "onset": -1 if verdict.onset is None or verdict.state != BOTTLENECK else verdict.onset})
 
     def prepare(self, model, target, values: torch.Tensor | None = None, epochs: int | None = None) -> None:
         """Resolve the hidden hook point and the target's reference spectrum (call before :meth:`check`).

@@ -9,7 +9,7 @@ import click
 __all__ = ["export"]
 
 
-def tensorboard_ready(logdir, what: str = "--tensorboard", overwrite: bool = False) -> None:
+def tensorboard_ready(logdir, what: str = "--tensorboard", overwrite: bool = False, append: bool = False) -> None:
     """Check the ``tensorboard`` extra and the output folder before any work (one-line errors)."""
     from ..monitor.tensorboard import check_logdir, require_tensorboard
     from .main import UserError
@@ -18,7 +18,7 @@ def tensorboard_ready(logdir, what: str = "--tensorboard", overwrite: bool = Fal
         require_tensorboard()
     except ImportError as exc:
         raise UserError(str(exc)) from None
-    check_logdir(logdir, what, overwrite=overwrite)
+    check_logdir(logdir, what, overwrite=overwrite, append=append)
 
 
 @click.command("export")

@@ -51,7 +51,12 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
     from ..figures import figure_sizes
     from .train import parse_params
 
+    from ..validation import check_value_types
+
     given = parse_params(pairs)
+    for n in numbers:
+        check_value_types({k: v for k, v in given.items() if k in figure_sizes(n, preset)},
+                          figure_sizes(n, preset), "--size")
     per_figure = {n: {k: v for k, v in given.items() if k in figure_sizes(n, preset)} for n in numbers}
     unused = sorted(set(given) - {k for o in per_figure.values() for k in o})
     if unused:
@@ -89,7 +94,10 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, size
     from ..figures import clear_run_cache, expand_figures, get_recipe, make_figure
     from ..figures.common import check_target_spec
 
+    from ..validation import check_output_path
+
     numbers = expand_figures(which)
+    check_output_path(out, "--out", directory=True)
     overrides = _size_overrides(numbers, preset, sizes)
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("png", "pdf", "svg")]

@@ -119,8 +119,12 @@ def _plot(result, path: str) -> None:
               help="Run file (HDF5, xarray/h5netcdf readable); results go to group 'ntk'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="PNG with kernel, decay, S(k).")
+@click.option("--run", "run_path", type=click.Path(dir_okay=False), default=None,
+              help="Analyse a saved state of this run file (its model and grid) instead of a fresh model.")
+@click.option("--step", "run_step", default="last", show_default=True,
+              help="With --run: a checkpoint step, 'best' or 'last'.")
 def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype_name, device, top_k,
-        rtol, out, overwrite, plot):
+        rtol, out, overwrite, plot, run_path, run_step):
     """Empirical NTK of an initialised model: eigenvalues and S(k) (Eqn 6)."""
     import torch
 
@@ -136,12 +140,25 @@ def ntk(model_name, s0, s1, n, width, depth, omega0, seed, implementation, dtype
     positive_float(rtol, "--rtol", allow_zero=True)
     if out and Path(out).exists() and not overwrite:
         raise FileExistsError(f"--out file '{out}' exists; pass --overwrite to replace it")
+    from ..validation import check_output_path
+
+    for path, what in ((out, "--out"), (plot, "--plot")):
+        if path:
+            check_output_path(path, what)
     dev = resolve_device(device)
-    kwargs = model_kwargs(model_name, width, depth, omega0, s0, s1)
-    model = build_model(model_name, seed=seed, device=dev, dtype=getattr(torch, dtype_name), **kwargs)
-    x = torch.linspace(-1, 1, n, device=dev, dtype=getattr(torch, dtype_name)).unsqueeze(1)
+    if run_path:                 # a trained state: model and grid from the run file
+        from ..posthoc import load_model, run_target
+
+        model = load_model(run_path, run_step, device=dev, dtype=getattr(torch, dtype_name))
+        x = run_target(run_path).coords(device=dev, dtype=getattr(torch, dtype_name))
+        n = x.shape[0]
+    else:
+        kwargs = model_kwargs(model_name, width, depth, omega0, s0, s1)
+        model = build_model(model_name, seed=seed, device=dev, dtype=getattr(torch, dtype_name), **kwargs)
+        x = torch.linspace(-1, 1, n, device=dev, dtype=getattr(torch, dtype_name)).unsqueeze(1)
     config = {"model": model.config, "n": n, "implementation": implementation, "dtype": dtype_name,
-              "device": str(dev), "top_k": top_k, "rtol": rtol}
+              "device": str(dev), "top_k": top_k, "rtol": rtol,
+              **({"run": str(run_path), "step": int(model.loaded_step)} if run_path else {})}
     if rtol and top_k is None:
         raise ValueError("--rtol applies to the matrix-free route; add --top-k K")
     result = analyze_ntk(model, x, implementation=implementation, top_k=top_k,

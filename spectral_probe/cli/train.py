@@ -8,10 +8,21 @@ import warnings
 
 import click
 
-from ..validation import parse_key_values
+from ..validation import (check_output_path, check_value_types, merge_key_values, nonnegative_int,
+                          parse_key_values, positive_int)
 from .options import LazyChoice, model_option, preset_names
 
-__all__ = ["train", "demo", "parse_params", "train_options"]
+__all__ = ["train", "demo", "parse_params", "train_options", "resume_command"]
+
+#: model arguments with their own option: ``--param s0=10`` is the same as ``--s0 10``
+_MODEL_OPTIONS = {"s0": "--s0", "s1": "--s1", "width": "--width", "depth": "--depth",
+                  "first_omega": "--first-omega", "hidden_omega": "--hidden-omega"}
+#: settings that are not model arguments, with the option to use instead
+_NOT_PARAMS = {**{k: f"not a model argument; use --{k.replace('_', '-')}" for k in
+                  ("epochs", "num_samples", "offset", "lr", "batch_size", "seed", "device", "model", "target",
+                   "preset")},
+               "in_features": "set by the target's dimensions; drop it",
+               "out_features": "set by the target's channels; drop it"}
 
 
 def parse_params(pairs: tuple[str, ...]) -> dict:
@@ -58,6 +69,21 @@ def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_om
     from ..presets import make_run
 
     resolve_device(device)  # fail fast on an unavailable device
+    positive_int(num_samples, "--num-samples", allow_none=True)
+    nonnegative_int(offset, "--offset")
+    positive_int(epochs, "--epochs", allow_none=True)
+    positive_int(batch_size, "--batch-size", allow_none=True)
+    given = {"s0": s0, "s1": s1, "width": width, "depth": depth, "first_omega": first_omega,
+             "hidden_omega": hidden_omega}
+    merged, overrides = merge_key_values(given, parse_params(params), option_names=_MODEL_OPTIONS,
+                                         refuse=_NOT_PARAMS)
+    from ..models import list_models, model_parameters
+
+    if model_name in list_models():
+        check_value_types({**{k: v for k, v in merged.items() if v is not None}, **overrides},
+                          model_parameters(model_name))
+    s0, s1, width, depth = merged["s0"], merged["s1"], merged["width"], merged["depth"]
+    first_omega, hidden_omega = merged["first_omega"], merged["hidden_omega"]
     train_overrides = {"device": device, "progress": progress}
     if compile_ is not None:
         train_overrides["compile"] = compile_
@@ -65,7 +91,6 @@ def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_om
         train_overrides["lr"] = lr
     if batch_size is not None:
         train_overrides["batch_size"] = batch_size
-    overrides = parse_params(params)
     if first_omega is not None:
         overrides["first_omega"] = first_omega
     if hidden_omega is not None:
@@ -85,17 +110,55 @@ def describe_run(spec, target) -> str:
             + f"; preset {spec.preset}, {spec.train.epochs} epochs")
 
 
-def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=()):
+def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=(), *, resume=False,
+                 checkpoint_every=None):
     """Fit one run (writing ``out`` when given), echoing notes; returns ``(model, FitResult)``."""
     from ..runs import train_to_file
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RuntimeWarning)
-        model, result = train_to_file(spec, target, out, overwrite=overwrite, probes=probes,
-                                      callbacks=callbacks)
-    for note in [*spec.notes, *(str(w.message) for w in caught)]:
-        click.echo(f"note: {note}", err=True)
+    notes = _EchoedNotes()                  # resume point, stale lock: said when they happen
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            model, result = train_to_file(spec, target, out, overwrite=overwrite, resume=resume, probes=probes,
+                                          callbacks=callbacks, checkpoint_every=checkpoint_every, notes=notes)
+    finally:
+        for note in [*spec.notes, *(str(w.message) for w in caught)]:
+            click.echo(f"note: {note}", err=True)
     return model, result
+
+
+class _EchoedNotes(list):
+    """A list of notes that prints each one as it is added."""
+
+    def append(self, note) -> None:
+        click.echo(f"note: {note}", err=True)
+        super().append(note)
+
+    def extend(self, notes) -> None:
+        for note in notes:
+            self.append(note)
+
+
+def resume_command(ctx: click.Context) -> str:
+    """The command line that continues this ``train`` run: its options, without ``--overwrite``, plus ``--resume``."""
+    import shlex
+
+    parts = ["spectral-probe", ctx.info_name or "train"]
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name in ("overwrite", "resume"):
+            continue
+        value = ctx.params.get(param.name)
+        if value is None or value == param.default or (param.multiple and not value):
+            continue
+        if param.is_flag and param.secondary_opts:
+            parts.append(param.opts[0] if value else param.secondary_opts[0])
+        elif param.is_flag:
+            if value:
+                parts.append(param.opts[0])
+        else:
+            for item in (value if param.multiple else [value]):
+                parts += [param.opts[0], str(item)]
+    return shlex.join([*parts, "--resume"])
 
 
 def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int | None = None,
@@ -124,6 +187,11 @@ def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Run file (HDF5) for the trajectory, prediction and probes.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--resume", is_flag=True,
+              help="Continue the --out run (killed, interrupted or finished) up to --epochs from its last checkpoint.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
+              help="Epochs between checkpoints in --out (default: about 20 per run, at least every 50 epochs); "
+                   "also at the end and on an interrupt.")
 @click.option("--probe-every", type=click.IntRange(min=1), default=None,
               help="Record activation statistics every N epochs (needs --out to keep them).")
 @click.option("--ntk-every", type=click.IntRange(min=1), default=None,
@@ -135,15 +203,37 @@ def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int
 @click.option("--early-stop", is_flag=True, help="Stop once the run is in the spectral bottleneck (implies --watch).")
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(), default=None, metavar="DIR",
               help="Also write TensorBoard events into the run folder DIR (needs the tensorboard extra).")
-def train(out, overwrite, probe_every, ntk_every, progress, watch, watch_every, early_stop, tensorboard_dir,
-          **options):
-    """Train one model on one target and print its PSNR trajectory."""
-    if out is not None and os.path.exists(out) and not overwrite:
-        raise FileExistsError(f"run file '{out}' exists; pass --overwrite to replace it")
+@click.pass_context
+def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every, progress, watch, watch_every,
+          early_stop, tensorboard_dir, **options):
+    """Train one model on one target and print its PSNR trajectory.
+
+    With --out, SIGINT (Ctrl-C) and SIGTERM stop after the current epoch, save a
+    checkpoint and print the --resume command; a SIGKILL loses at most the epochs
+    since the last checkpoint.
+    """
+    from ..checkpoint import default_checkpoint_every
+    from ..interrupts import RunInterrupted
+    from ..store.filelock import RunLockedError, describe_holder
+
+    if resume and overwrite:
+        raise ValueError("--resume continues --out and --overwrite replaces it; choose one")
+    if resume and out is None:
+        raise ValueError("--resume needs --out (the run file to continue)")
+    if out is not None:
+        if os.path.exists(out) and not (overwrite or resume) and not os.path.isdir(out):
+            raise FileExistsError(f"run file '{out}' exists; pass --overwrite to replace it or --resume to continue it")
+        check_output_path(out, "--out", overwrite=overwrite or resume)
+        holder = describe_holder(out)
+        if holder is not None:
+            raise RunLockedError(16, f"run file '{out}' is being written by {holder}; wait for it to end, "
+                                     "stop it, or choose another --out")
+        if resume and not os.path.exists(out):
+            click.echo(f"note: no run file at '{out}' yet; starting it", err=True)
     if tensorboard_dir is not None:
         from .export import tensorboard_ready
 
-        tensorboard_ready(tensorboard_dir)
+        tensorboard_ready(tensorboard_dir, append=resume)
     spec, target = build_run(**options, progress=progress)
     click.echo(describe_run(spec, target))
     probes = make_probes(probe_every, ntk_every, watch_every if watch or early_stop else None, early_stop)
@@ -152,13 +242,24 @@ def train(out, overwrite, probe_every, ntk_every, progress, watch, watch_every, 
         from ..monitor import TensorBoardLogger
         from ..runs import run_config
 
-        callbacks.append(TensorBoardLogger(tensorboard_dir, probes, config=run_config(spec, target)))
-    _model, result = run_training(spec, target, out, overwrite, probes, callbacks)
+        callbacks.append(TensorBoardLogger(tensorboard_dir, probes, config=run_config(spec, target), append=resume))
+    every = checkpoint_every or default_checkpoint_every(spec.train.epochs)
+    try:
+        _model, result = run_training(spec, target, out, overwrite, probes, callbacks, resume=resume,
+                                      checkpoint_every=every)
+    except RunInterrupted as exc:
+        click.echo(str(exc), err=True)
+        click.echo(f"continue with: {resume_command(ctx)}", err=True)
+        ctx.exit(exc.exit_code)
     click.echo(result.summary())
     if watch or early_stop:
         click.echo(f"bottleneck watch: {probes[-1].summary().line()}")
     if out is not None:
-        click.echo(f"wrote {out} (open with spectral_probe.open_run or `spectral-probe watch {out}`)")
+        from ..runs import checkpoint_summary
+
+        click.echo(f"wrote {out}: {checkpoint_summary(out)}; the saved prediction is the "
+                   f"{'best' if spec.train.restore_best else 'final'} state (step {result.state_step}); "
+                   f"open with spectral_probe.open_run or `spectral-probe watch {out}`")
     if tensorboard_dir is not None:
         from ..monitor.tensorboard import view_hint
 

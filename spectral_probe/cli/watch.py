@@ -10,7 +10,7 @@ import numpy as np
 
 __all__ = ["watch", "describe_run"]
 
-_STATUS = {0: "writing", 1: "closed", 2: "failed"}
+_STATUS = {0: "writing", 1: "closed", 2: "failed", 3: "interrupted"}
 
 
 def _scalars_line(ds) -> str | None:
@@ -92,9 +92,10 @@ def watch(run: Path, interval: float, once: bool, plot_path: Path | None, timeou
             try:
                 tree = open_run(run)
             except OSError:
-                if not writer_alive(run):
+                # a damaged file fails at once (open_run never hangs); a live writer may be mid-flush
+                if once or not writer_alive(run) or (timeout is not None and time.monotonic() - start > timeout):
                     raise
-                time.sleep(interval)       # the writer is still declaring its groups
+                time.sleep(interval)
                 continue
             for line in describe_run(tree, seen):
                 click.echo(line)

@@ -19,7 +19,7 @@ In your own loop::
 
 Cadence and cost: the logger does work only when its sources have new rows (the probes' own
 ``every``), plus one host copy of the losses every ``every`` epochs inside :func:`fit` (the
-loop keeps them on the device, as :class:`~spectral_probe.store.TrainingRecorder` does).
+loop keeps them on the device, as :class:`~spectral_probe.recorder.TrainingRecorder` does).
 Histograms use the probe's bin counts; no activation is copied.  The events are those of
 :func:`~spectral_probe.monitor.export.export_tensorboard` on the same run's file.
 """
@@ -65,21 +65,23 @@ class TensorBoardLogger(Callback):
         Render the spectrum images.
     overwrite
         Replace event files already in ``logdir``.
+    append
+        Keep event files already in ``logdir`` (a resumed fit continues its curves; inside :func:`fit`
+        the epochs before ``state.start_epoch`` are not logged again).
     """
 
     def __init__(self, logdir: str | os.PathLike, probes: Sequence = (), *, target=None, peak: float = 1.0,
                  every: int = 50, config: Mapping | None = None, images: bool = True,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, append: bool = False) -> None:
         self.every = positive_int(every, "every")
         self.peak = positive_float(peak, "peak")
         self.sources = list(probes)
         for source in self.sources:
             _kind(source)
-        self.sink = EventSink(logdir, images=images, overwrite=overwrite)
+        self.sink = EventSink(logdir, images=images, overwrite=overwrite, append=append)
         self._logged: dict[int, int] = {}
         self._first_epoch: int | None = None
         self._last_epoch: int | None = None
-        self._lrs: list[float] = []
         self._done = 0
         if config is not None:
             self.sink.config(json.loads(json.dumps(dict(config), sort_keys=True, default=str)))
@@ -159,10 +161,8 @@ class TensorBoardLogger(Callback):
         self.peak = float(state.config.peak)
         if self.sink.target is None:
             self.log_target((state.values, state.target.grid_shape))
-        self._lrs, self._done = [], 0
-
-    def on_epoch_start(self, state: TrainState) -> None:
-        self._lrs.append(float(state.scheduler.get_last_lr()[0]))
+        # a resumed fit starts at state.start_epoch; the epochs before it were logged by the first run
+        self._done = int(getattr(state, "start_epoch", 0) or 0)
 
     def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch + 1 - self._done >= self.every:
@@ -185,7 +185,7 @@ class TensorBoardLogger(Callback):
         if self._first_epoch is None:
             self._first_epoch = start
             self.sink.floor(start)
-        self.sink.epochs(np.arange(start, end), loss, psnr_from_mse(loss, self.peak), self._lrs[start:end])
+        self.sink.epochs(np.arange(start, end), loss, psnr_from_mse(loss, self.peak), state.lrs[start:end])
         self._last_epoch = end - 1
         self._done = end
 

@@ -87,11 +87,13 @@ def event_files(logdir: str | os.PathLike) -> list[Path]:
     return sorted(path.glob("events.out.tfevents.*")) if path.is_dir() else []
 
 
-def check_logdir(logdir: str | os.PathLike, what: str = "--tensorboard", *, overwrite: bool = False) -> Path:
+def check_logdir(logdir: str | os.PathLike, what: str = "--tensorboard", *, overwrite: bool = False,
+                 append: bool = False) -> Path:
     """Check that ``logdir`` can take a new run's events, before any work.
 
     Refuses a path that is a file, an unwritable location, and a folder that already holds event
-    files (TensorBoard would merge two runs into one curve) unless ``overwrite``.  Deletes nothing.
+    files (TensorBoard would merge two runs into one curve) unless ``overwrite`` (they will be
+    replaced) or ``append`` (a resumed run continues its own curves there).  Deletes nothing.
 
     Raises
     ------
@@ -102,9 +104,10 @@ def check_logdir(logdir: str | os.PathLike, what: str = "--tensorboard", *, over
     """
     path = check_output_path(logdir, what, directory=True)
     old = event_files(path)
-    if old and not overwrite:
+    if old and not (overwrite or append):
         raise FileExistsError(f"{what} {str(path)!r} already holds TensorBoard event files ({len(old)}) of another "
-                              "run; choose a new folder for this run, or remove them (export: --overwrite)")
+                              "run; choose a new folder for this run, or remove them (export: --overwrite; a resumed "
+                              "train run appends to its own folder)")
     return path
 
 
@@ -129,14 +132,16 @@ class EventSink:
         Render the cumulative-spectrum and ``S(k)`` images (matplotlib; see benchmarks/README.md for the cost).
     overwrite
         Delete event files already in ``logdir`` (otherwise they are refused).
+    append
+        Keep them and add a new event file (a resumed run continuing its curves).
     flush_secs
         Seconds between flushes of the event file (also flushed at :meth:`flush` and :meth:`close`).
     """
 
     def __init__(self, logdir: str | os.PathLike, *, images: bool = True, overwrite: bool = False,
-                 flush_secs: float = 10.0) -> None:
+                 append: bool = False, flush_secs: float = 10.0) -> None:
         writer_cls = require_tensorboard()
-        self.logdir = check_logdir(logdir, overwrite=overwrite)
+        self.logdir = check_logdir(logdir, overwrite=overwrite, append=append)
         for old in event_files(self.logdir) if overwrite else ():
             old.unlink()
         self._writer = writer_cls(log_dir=str(self.logdir), flush_secs=flush_secs)

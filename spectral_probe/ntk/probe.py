@@ -85,7 +85,12 @@ class NTKSnapshot(Callback):
             raise ValueError(f"top_k={self.top_k} must be below the {self.n} grid points used")
         if self.writer is not None:
             self._declare()
-        if self.at_start:
+        start = getattr(state, "start_epoch", 0)
+        if start:               # continuing a run file: its rows before `start`, then the snapshot due at `start`
+            self.restore((getattr(state, "previous", None) or {}).get(self.group))
+            if start % self.every == 0:
+                self.snapshot(state.model, state.coords, epoch=start)
+        elif self.at_start:
             self.snapshot(state.model, state.coords, epoch=0)
 
     def on_epoch_end(self, state) -> None:
@@ -112,6 +117,17 @@ class NTKSnapshot(Callback):
                                    "rtol": self.rtol, "normalisation": NORMALISATION,
                                    "step": "completed epochs"})
         self._written = 0
+
+    def restore(self, ds) -> None:
+        """Take the snapshots of a run file's group (rows already written) as this probe's own."""
+        if ds is None or not ds.sizes.get("step", 0):
+            return
+        self.epochs = [int(e) for e in ds["step"].values]
+        self.spectra = list(np.asarray(ds["spectrum"].values, dtype=np.float64))
+        self.seconds = [float(v) for v in ds["seconds"].values]
+        self.eigenvalues = (list(np.asarray(ds["eigenvalues"].values, dtype=np.float64)) if self.top_k
+                            else [np.zeros(0)] * len(self.epochs))
+        self._written = len(self.epochs)
 
     def _stream(self) -> None:
         if self.writer is None or self._written == len(self.epochs):

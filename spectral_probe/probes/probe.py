@@ -432,6 +432,21 @@ class Probe(Callback):
         if self.grid_shape is None:
             self.grid_shape = tuple(state.target.grid_shape)
         self.declare()
+        previous = (getattr(state, "previous", None) or {}).get(self.group)
+        if previous is not None:
+            self.restore(previous)
+
+    def restore(self, ds) -> None:
+        """Continue a run file's activations group: fixed bin edges stay those of its first probe step."""
+        if not self._uniform or not ds.sizes.get("step", 0) or "hist_edges" not in ds:
+            return
+        layout = activation_layout(self._points, self._n_bins, None)
+        for name in self.names:
+            i, j = layout.index[name]
+            edges = np.asarray(ds["hist_edges"].sel(layer=layout.layers[i], kind=layout.kinds[j]).values[0],
+                               dtype=np.float64)
+            if np.all(np.isfinite(edges)):
+                self._edges[name] = (edges, (float(edges[0]), float(edges[-1])))
 
     def on_epoch_start(self, state: TrainState) -> None:
         self.step(completed_epochs(state), state.model, state.coords)

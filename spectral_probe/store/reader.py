@@ -1,68 +1,107 @@
-"""Reading run files (live or finished) into xarray, and repairing files left by killed writers."""
+"""Reading run files (live, finished or left by a killed writer) into xarray, after integrity checks."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import h5py
+import numpy as np
 
 from .filelock import writer_alive
-from .schema import COMMITTED, STATUS, STATUS_FAILED, STATUS_WRITING, STEP, check_schema, io_error, read_layout
+from .integrity import DamagedFileError, check_committed, open_h5, read_superblock
+from .schema import COMMITTED, INTERNAL_ATTRS, STEP, check_schema, from_stored, list_groups, scale_name
 
-__all__ = ["open_run", "read_config", "list_groups", "needs_recovery", "recover"]
+__all__ = ["open_run", "read_config", "list_groups", "needs_recovery", "open_checked", "verify_run",
+           "CHECKPOINT_GROUP", "CHECKPOINT_DATA"]
+
+#: the group of model/optimizer/RNG checkpoints and its (large) byte variable, read only on request
+CHECKPOINT_GROUP, CHECKPOINT_DATA = "checkpoints", "state"
 
 
 @contextmanager
-def _open_read(path: str | os.PathLike) -> Iterator[h5py.File]:
+def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a run file for reading once it passed the integrity checks (truncation, schema, committed rows).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    DamagedFileError
+        (an ``OSError``) The file is truncated, corrupted or inconsistent.
+    ValueError
+        The file is not a spectral-probe run file, or a newer schema.
+    """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(errno.ENOENT, f"no run file at '{path}'")
-    try:
-        h5 = h5py.File(path, "r", swmr=True)
-    except OSError:
+    with open_h5(path, writer_alive=writer_alive(path)) as h5:
         try:
-            h5 = h5py.File(path, "r")
-        except OSError as exc:
-            raise io_error(exc, "read", path) from exc
-    try:
-        check_schema(h5, path)
+            check_schema(h5, path)
+            check_committed(h5, path)
+        except DamagedFileError:
+            raise
+        except (OSError, RuntimeError, KeyError) as exc:     # h5py reports unreadable objects as KeyError
+            text = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
+            raise DamagedFileError(path, f"its structure cannot be read ({text})") from exc
         yield h5
-    finally:
-        h5.close()
 
 
-def list_groups(h5: h5py.File) -> list[str]:
-    """Names of the groups (trajectory or static) in an open run file."""
-    return [name for name, obj in h5.items() if isinstance(obj, h5py.Group)]
+#: h5netcdf's marker of a dimension scale that is a bare dimension, not a variable
+_BARE_DIMENSION = "This is a netCDF dimension but not a netCDF variable"
 
 
-def _dataset(h5: h5py.File, group: str | None):
-    import h5netcdf
+def _attrs(obj) -> dict:
+    out = {}
+    for key, value in obj.attrs.items():
+        if key in INTERNAL_ATTRS or key.startswith("_"):
+            continue
+        if isinstance(value, np.ndarray) and value.shape == (1,):
+            value = value[0]            # netCDF keeps numbers as 1-element arrays; h5netcdf reads a scalar
+        out[key] = value.decode() if isinstance(value, bytes) else value
+    return out
+
+
+def _dataset(h5: h5py.File, group: str | None, drop: tuple[str, ...] = ()):
+    """One group as an ``xarray.Dataset`` of its committed rows, read straight through h5py.
+
+    The same Dataset as ``xarray.open_dataset(path, engine="h5netcdf", group=group)`` (less
+    ``n_committed`` and the uncommitted rows), ~20 times faster for the small groups of a run.
+    """
     import xarray as xr
 
     node = h5 if group is None else h5[group]
-    # read the commit count *before* the data: rows below it were flushed before it was raised
-    committed = int(node[COMMITTED][()]) if COMMITTED in node else None
-    nc = h5netcdf.File(h5, "r")
+    where = f"group '{group}'" if group else "the root group"
     try:
-        store = xr.backends.H5NetCDFStore(nc, group=group)
-        ds = xr.open_dataset(store).load()
-    finally:
-        nc.close()
-    if committed is not None:
-        ds = ds.drop_vars(COMMITTED)
-        if STEP in ds.dims:
-            ds = ds.isel({STEP: slice(0, committed)})
-    return ds
+        # read the commit count *before* the data: rows below it were flushed before it was raised
+        committed = int(node[COMMITTED][()]) if COMMITTED in node else None
+        coords, data_vars = {}, {}
+        for name, ds in node.items():
+            if not isinstance(ds, h5py.Dataset) or name == COMMITTED or name in drop:
+                continue
+            scale = h5py.h5ds.is_scale(ds.id)
+            if scale:
+                label = ds.attrs.get("NAME", b"")
+                label = label.decode(errors="replace") if isinstance(label, bytes) else str(label)
+                if label.startswith(_BARE_DIMENSION):
+                    continue
+                dims = (name,)
+            else:
+                dims = tuple(scale_name(ds, i) for i in range(ds.ndim))
+            values = ds[:committed] if committed is not None and dims[:1] == (STEP,) else ds[()]
+            if h5py.check_string_dtype(ds.dtype) is not None:
+                values = from_stored(values)
+            (coords if scale else data_vars)[name] = xr.Variable(dims, values, _attrs(ds))
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise DamagedFileError(h5.filename, f"reading {where} failed ({str(exc).splitlines()[0][:200]}); "
+                                            "a checksum or structure check failed") from exc
+    return xr.Dataset(data_vars, coords=coords, attrs=_attrs(node))
 
 
 def open_run(path: str | os.PathLike, group: str | None = None):
-    """Read a run file, live or finished, into memory.
+    """Read a run file, live or finished, into memory, after checking that it is intact.
 
     Parameters
     ----------
@@ -70,16 +109,40 @@ def open_run(path: str | os.PathLike, group: str | None = None):
         The run file.
     group
         A group name for one ``xarray.Dataset``; None for an ``xarray.DataTree``
-        with the root (attributes, ``run_status``) and every group.
+        with the root (attributes, ``run_status``) and every group.  The tree
+        leaves out the checkpoint bytes (``checkpoints/state``, the largest
+        variable); ask for ``group="checkpoints"`` or use
+        :func:`spectral_probe.checkpoint.read_checkpoint` for them.
 
     Returns
     -------
     xarray.Dataset or xarray.DataTree
         Trajectory groups hold only committed rows (dimension ``step``).
+
+    Raises
+    ------
+    DamagedFileError
+        (an ``OSError``) The file is truncated or corrupted (one line, in seconds).
     """
+    for attempt in range(_LIVE_ATTEMPTS):
+        try:
+            return _read(path, group)
+        except DamagedFileError:
+            # a reader may catch a chunk while the live writer rewrites it (its checksum then fails once)
+            if attempt + 1 == _LIVE_ATTEMPTS or not writer_alive(path):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: reads of a file that a live writer holds, before a checksum failure counts as damage
+_LIVE_ATTEMPTS = 4
+
+
+def _read(path, group):
     import xarray as xr
 
-    with _open_read(path) as h5:
+    with open_checked(path) as h5:
         groups = list_groups(h5)
         if group is not None:
             if group not in groups:
@@ -87,73 +150,52 @@ def open_run(path: str | os.PathLike, group: str | None = None):
             return _dataset(h5, group)
         tree = {"/": _dataset(h5, None)}
         for name in groups:
-            tree[f"/{name}"] = _dataset(h5, name)
+            tree[f"/{name}"] = _dataset(h5, name, (CHECKPOINT_DATA,) if name == CHECKPOINT_GROUP else ())
     return xr.DataTree.from_dict(tree)
 
 
 def read_config(path: str | os.PathLike) -> dict:
     """The run configuration stored in the root attribute ``config``."""
-    with _open_read(path) as h5:
+    with open_checked(path) as h5:
         return json.loads(h5.attrs.get("config", "{}"))
 
 
-# --------------------------------------------------------------------------- recovery
 def needs_recovery(path: str | os.PathLike) -> bool:
     """True when ``path`` was left open by a writer that is gone (only SWMR readers can open it)."""
-    try:
-        with h5py.File(path, "r"):
-            return False
-    except OSError:
-        pass
-    with _open_read(path):
-        pass
-    return not writer_alive(Path(path))
+    sb = read_superblock(path)
+    return sb.flags != 0 and not writer_alive(Path(path))
 
 
-def recover(path: str | os.PathLike) -> bool:
-    """Rewrite a run file left by a killed writer so that every HDF5 tool opens it.
+def verify_run(path: str | os.PathLike) -> dict[str, int]:
+    """Read every committed row and static array of ``path`` once, checking every checksum.
 
-    The committed rows (and static data, attributes) are copied to a new file
-    that then replaces ``path`` atomically.  Returns False when nothing had to be done.
+    Returns
+    -------
+    dict
+        Committed rows per trajectory group.
 
     Raises
     ------
-    OSError
-        If a writer process still holds the file.
+    DamagedFileError
+        The file is truncated, a checksum fails or a group is inconsistent.
     """
-    path = Path(path)
-    if writer_alive(path):
-        raise OSError(errno.EBUSY, f"run file '{path}' is in use (a writer is running or a reader holds it "
-                      "open); recover it once that process has ended")
-    try:
-        with h5py.File(path, "r"):
-            return False
-    except OSError:
-        pass
-    with _open_read(path) as h5:
-        root_attrs = {k: h5.attrs[k] for k in h5.attrs}
-        status = int(h5[STATUS][()]) if STATUS in h5 else STATUS_FAILED
-        groups = {name: (_dataset(h5, name), read_layout(h5[name]), dict(h5[name].attrs))
-                  for name in list_groups(h5)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.recover")
-    tmp.unlink(missing_ok=True)
-    from .writer import TrajectoryWriter
+    with open_checked(path) as h5:
+        rows = check_committed(h5, path)
 
-    writer = TrajectoryWriter(tmp, json.loads(root_attrs.get("config", "{}")))
-    for key, value in root_attrs.items():
-        writer._h5.attrs[key] = value
-    for name, (ds, layout, attrs) in groups.items():
-        coords = {d: ds[d].values for d in layout.sizes if d in ds}
-        writer.declare(name, variables=layout.variables, coords=coords,
-                       attrs={k: v for k, v in attrs.items() if not k.startswith("_")})
-    for name, (ds, layout, _attrs) in groups.items():
-        for var in layout.variables:
-            if not layout.variables[var].trajectory:
-                writer.put(name, var, ds[var].values)
-    writer.start()
-    for name, (ds, layout, _attrs) in groups.items():
-        if STEP in ds.dims and ds.sizes[STEP]:
-            writer.append(name, ds[STEP].values, **{v: ds[v].values for v in layout.trajectory})
-    writer.close(status=STATUS_FAILED if status == STATUS_WRITING else status)
-    os.replace(tmp, path)
-    return True
+        def visit(name, obj):
+            if not isinstance(obj, h5py.Dataset):
+                return
+            group = name.rsplit("/", 1)[0] if "/" in name else None
+            n = rows.get(group) if group is not None else None
+            try:
+                if obj.ndim == 0:
+                    obj[()]
+                elif n is not None and obj.maxshape[0] is None:
+                    obj[:n]
+                else:
+                    obj[...]
+            except (OSError, RuntimeError) as exc:
+                raise DamagedFileError(path, f"'{name}' fails to read ({str(exc).splitlines()[0][:160]})") from exc
+
+        h5.visititems(visit)
+    return rows

@@ -14,6 +14,8 @@ import errno
 import shutil
 from pathlib import Path
 
+from .schema import FULL_DISK_FIX
+
 try:
     import resource
 except ImportError:  # pragma: no cover - Windows
@@ -45,4 +47,4 @@ def check_space(path: Path, need: int, reserve: int = RESERVE_BYTES, kept: str =
     else:
         return
     raise OSError(errno.ENOSPC, f"cannot append to run file '{path}': {why}; the disk is full or a "
-                  f"file-size limit was reached; free space and continue with resume=True{kept}")
+                  f"file-size limit was reached; {FULL_DISK_FIX}{kept}")

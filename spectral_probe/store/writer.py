@@ -1,32 +1,35 @@
-"""The trajectory writer: declare groups, start SWMR, append rows, flush, commit."""
+"""The trajectory writer: lock, declare groups, start SWMR, append rows, flush, commit."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 import h5py
 import numpy as np
 
-from .filelock import WriterLock, writer_alive
-from .reader import list_groups, needs_recovery, recover
+from .filelock import RunLock, remove_stale_temporaries
+from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
+from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
+                     STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
+                     check_schema, config_differences, create_coordinate, create_variable, io_error,
+                     is_text, list_groups, read_layout, root_attributes, to_stored)
+from .rows import bytes_needed, check_rows, check_same_layout
 from .space import RESERVE_BYTES, check_space
 from ..validation import positive_int
-from .schema import (COMMITTED, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_WRITING, SCHEMA_NAME,
-                     SCHEMA_VERSION, STEP, Var, _as_var, _check_name, _create_data, _create_empty, _decode,
-                     _is_text, _jsonable, _Layout, _MAX_CHUNK_ROWS, _package_version, _string_data,
-                     check_schema, io_error, read_layout)
 
 __all__ = ["TrajectoryWriter"]
 
+log = logging.getLogger(__name__)
+
 
 class TrajectoryWriter:
-    """Append-only writer of one run file (see the module docstring).
+    """Append-only writer of one run file (see the package docstring).
 
     Parameters
     ----------
@@ -41,14 +44,31 @@ class TrajectoryWriter:
         leaves the old file untouched.
     resume
         Continue an existing file (or create it): its config must equal
-        ``config`` (when given); rows after ``n_committed`` are dropped; a file
-        left by a killed writer is repaired first (:func:`recover`).  The writer
-        works on a copy until :meth:`start` (the copy costs the file's size).
+        ``config`` (when given) except for the keys in ``may_change``; rows after
+        ``n_committed`` are dropped, and with ``keep_before`` every row at a step
+        ``>= keep_before``.  A file left by a killed writer is continued too.  The
+        writer works on a copy until :meth:`start` (the copy costs the file's
+        size); a damaged file (:class:`~spectral_probe.store.integrity.DamagedFileError`)
+        is refused.
+    may_change
+        Dotted config keys (``"train.epochs"``) allowed to differ when resuming; the
+        file then records the new config.
+    keep_before
+        When resuming: drop the rows of every trajectory group at steps ``>= keep_before``;
+        a mapping gives a bound per group (key None: the other groups).
     flush_every
         Appends between flushes (1: flush after every append).
     reserve_bytes
         Free space kept for metadata; an append that would leave less raises
         ``OSError`` before writing (see :mod:`spectral_probe.store.space`).
+    lock
+        A :class:`~spectral_probe.store.filelock.RunLock` of ``path`` already held by
+        the caller (the writer releases it on close); by default the writer takes one.
+
+    Raises
+    ------
+    RunLockedError
+        Another process writes ``path`` (the message names it).
 
     Examples
     --------
@@ -58,8 +78,9 @@ class TrajectoryWriter:
     """
 
     def __init__(self, path: str | os.PathLike, config: Mapping | None = None, *,
-                 overwrite: bool = False, resume: bool = False, flush_every: int = 1,
-                 reserve_bytes: int = RESERVE_BYTES) -> None:
+                 overwrite: bool = False, resume: bool = False, may_change: Iterable[str] = (),
+                 keep_before: int | Mapping[str | None, int] | None = None, flush_every: int = 1,
+                 reserve_bytes: int = RESERVE_BYTES, lock: RunLock | None = None) -> None:
         if overwrite and resume:
             raise ValueError("choose overwrite=True (replace the file) or resume=True (continue it), not both")
         positive_int(flush_every, "flush_every")
@@ -67,82 +88,100 @@ class TrajectoryWriter:
         self.config = dict(config or {})
         self.flush_every = flush_every
         self.reserve_bytes = int(reserve_bytes)
-        self._layouts: dict[str, _Layout] = {}
+        self._layouts: dict[str, Layout] = {}
         self._rows: dict[str, int] = {}
         self._last_step: dict[str, int] = {}
         self._committed: dict[str, int] = {}
+        self._hooks: list[Callable[[], None]] = []
+        self._handles: dict[tuple[str, str], h5py.Dataset] = {}
+        self._in_hooks = False
         self._appends = 0
         self._started = self._closed = self._failed = False
-        self._lock: WriterLock | None = None
-        self._tmp: Path | None = None
+        self._h5 = self._nc = None
+        self.resumed = False
         if not self.path.parent.is_dir():
             raise FileNotFoundError(errno.ENOENT, f"folder '{self.path.parent}' of run file does not exist; "
                                     "create it first")
-        self._replace = self.path.exists()
+        self._lock = lock if lock is not None else RunLock(self.path)
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        if self._replace and resume:
-            self._open_existing()
-        elif self._replace and not overwrite:
-            raise FileExistsError(errno.EEXIST, f"run file '{self.path}' exists; pass overwrite=True "
-                                  "(--overwrite) to replace it or resume=True to continue it")
-        else:
-            self._create()
+        try:
+            remove_stale_temporaries(self.path)
+            self._replace = self.path.exists()
+            if self._replace and resume:
+                self._open_existing(may_change, keep_before)
+            elif self._replace and not overwrite:
+                raise FileExistsError(errno.EEXIST, f"run file '{self.path}' exists; pass overwrite=True "
+                                      "(--overwrite) to replace it or resume=True (--resume) to continue it")
+            else:
+                self._create()
+        except BaseException:
+            self._lock.release()
+            raise
 
     # ------------------------------------------------------------------ open
     def _create(self) -> None:
         """Build the file under a temporary name; :meth:`start` moves it to ``path``."""
-        target = self._tmp
         try:
-            self._h5 = h5py.File(target, "w", libver="latest")
+            self._h5 = h5py.File(self._tmp, "w", libver="latest")
         except OSError as exc:
             raise io_error(exc, "create", self.path) from exc
         try:
-            root = self._h5.attrs
-            root["schema"] = SCHEMA_NAME
-            root["schema_version"] = np.int32(SCHEMA_VERSION)
-            root["config"] = json.dumps(self.config, sort_keys=True, default=str)
-            root["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            root["spectral_probe_version"] = _package_version()
+            for key, value in root_attributes(self.config).items():
+                self._h5.attrs[key] = value
             self._nc_open()
             self._nc.create_variable(STATUS, (), dtype="i1", data=np.int8(STATUS_WRITING))
         except (OSError, RuntimeError) as exc:
             self._h5.close()
-            target.unlink(missing_ok=True)
+            self._tmp.unlink(missing_ok=True)
             raise io_error(exc, "create", self.path) from exc
 
-    def _open_existing(self) -> None:
-        if writer_alive(self.path):
-            raise OSError(errno.EBUSY, f"run file '{self.path}' is in use (a writer is running or a reader "
-                          "holds it open); close it there or write a new file")
-        if needs_recovery(self.path):
-            recover(self.path)
+    def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
+        check_file(self.path)
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
+            clear_write_flags(self._tmp)        # left set by a killed SWMR writer
             self._h5 = h5py.File(self._tmp, "r+", libver="latest")
+        except DamagedFileError:
+            self._tmp.unlink(missing_ok=True)
+            raise
         except OSError as exc:
             self._tmp.unlink(missing_ok=True)
             raise io_error(exc, "open for resuming", self.path) from exc
-        check_schema(self._h5, self.path)
-        stored = json.loads(self._h5.attrs.get("config", "{}"))
-        if self.config and stored != json.loads(json.dumps(self.config, sort_keys=True, default=str)):
-            diff = sorted(k for k in set(stored) | set(self.config) if stored.get(k) != self.config.get(k))
-            self._h5.close()
+        try:
+            check_schema(self._h5, self.path)
+            check_committed(self._h5, self.path)
+            stored = json.loads(self._h5.attrs.get("config", "{}"))
+            if self.config:
+                diff = config_differences(stored, self.config, ignore=may_change)
+                if diff:
+                    raise ValueError(f"cannot resume '{self.path}': its configuration differs in "
+                                     f"{', '.join(diff)}; pass the same settings or write a new file")
+                self._h5.attrs["config"] = json.dumps(self.config, sort_keys=True, default=str)
+            else:
+                self.config = stored
+            self._h5.attrs["schema_version"] = np.int32(max(SCHEMA_VERSION, int(self._h5.attrs.get("schema_version", 0))))
+            self._nc_open()
+            for name in list_groups(self._h5):
+                self._layouts[name] = read_layout(self._h5[name])
+                bound = keep_before.get(name, keep_before.get(None)) if isinstance(keep_before, Mapping) else keep_before
+                self._truncate(name, bound)
+            self._nc[STATUS][()] = np.int8(STATUS_WRITING)
+        except BaseException:
+            self._drop_handle()
             self._tmp.unlink(missing_ok=True)
-            raise ValueError(f"cannot resume '{self.path}': its config differs in {', '.join(diff) or 'values'}; "
-                             "pass the same config or write a new file (overwrite=True)")
-        self.config = stored
-        self._nc_open()
-        for name in list_groups(self._h5):
-            self._layouts[name] = read_layout(self._h5[name])
-            self._truncate_to_committed(name)
-        self._nc[STATUS][()] = np.int8(STATUS_WRITING)
+            raise
+        self.resumed = True
 
-    def _truncate_to_committed(self, name: str) -> None:
+    def _truncate(self, name: str, keep_before: int | None) -> None:
+        """Keep the committed rows of ``name`` (and only those at steps below ``keep_before``)."""
         group = self._h5[name]
         n = int(group[COMMITTED][()]) if COMMITTED in group else 0
         if STEP in group:
+            if keep_before is not None and n:
+                n = int(np.searchsorted(group[STEP][:n], keep_before, side="left"))
             for var in [*self._layouts[name].trajectory, STEP]:
                 group[var].resize(n, axis=0)
+            group[COMMITTED][()] = np.int64(n)
             if n:
                 self._last_step[name] = int(group[STEP][n - 1])
         self._rows[name] = self._committed[name] = n
@@ -172,7 +211,9 @@ class TrajectoryWriter:
             ``name -> Var`` (or a tuple of dims, or ``(dims, dtype)``); trajectory
             variables get ``step`` prepended.
         coords
-            ``dim -> values`` for every dimension other than ``step``.
+            ``dim -> values`` for every dimension other than ``step``; an integer
+            declares a dimension of that size without coordinate values (e.g. the
+            bytes of a checkpoint).
         attrs
             Group attributes (dicts and lists are stored as JSON).
 
@@ -180,47 +221,34 @@ class TrajectoryWriter:
         different layout raises ``ValueError``.
         """
         self._require_declare_phase("declare()")
-        _check_name(group, "group")
-        variables = {k: _as_var(v) for k, v in variables.items()}
-        coords = {k: np.asarray(v) for k, v in (coords or {}).items()}
+        check_name(group, "group")
+        variables = {k: as_var(v) for k, v in variables.items()}
+        coords = {k: (int(v) if isinstance(v, (int, np.integer)) else np.asarray(v)) for k, v in (coords or {}).items()}
+        sizes = {k: (v if isinstance(v, int) else len(v)) for k, v in coords.items()}
         for name, var in variables.items():
-            _check_name(name, "variable")
+            check_name(name, "variable")
             missing = [d for d in var.dims if d not in coords and d != STEP]
             if missing or STEP in var.dims:
                 raise ValueError(f"variable {name!r} of group {group!r}: dimension(s) {missing or [STEP]} "
                                  f"need coordinates in coords= ('{STEP}' is added for trajectory variables)")
         if group in self._layouts:
-            self._check_same(group, variables, coords)
+            check_same_layout(group, self._layouts[group], self._h5[group], variables, coords)
             return
         g = self._nc.create_group(group)
         if any(v.trajectory for v in variables.values()):
             g.dimensions[STEP] = None
-            g.create_variable(STEP, (STEP,), dtype="i8", chunks=(_MAX_CHUNK_ROWS,))
+            g.create_variable(STEP, (STEP,), dtype="i8", chunks=(STEP_CHUNK_ROWS,), fletcher32=True)
         for dim, values in coords.items():
-            g.dimensions[dim] = len(values)
-            _create_data(g, dim, (dim,), values)
+            g.dimensions[dim] = sizes[dim]
+            if not isinstance(values, int):
+                create_coordinate(g, dim, values)
         for name, var in variables.items():
-            _create_empty(g, name, var, coords)
+            create_variable(g, name, var, sizes)
         g.create_variable(COMMITTED, (), dtype="i8", data=np.int64(0))
         for key, value in (attrs or {}).items():
-            g.attrs[key] = _jsonable(value)
-        self._layouts[group] = _Layout({d: len(v) for d, v in coords.items()}, variables)
+            g.attrs[key] = attr_value(value)
+        self._layouts[group] = Layout(dict(sizes), variables)
         self._rows[group] = self._committed[group] = 0
-
-    def _check_same(self, group: str, variables: dict[str, Var], coords: dict) -> None:
-        layout = self._layouts[group]
-        for name, var in variables.items():
-            old = layout.variables.get(name)
-            if old is None or old.dims != var.dims or old.trajectory != var.trajectory:
-                raise ValueError(f"group {group!r} already holds a different layout: variable {name!r} "
-                                 f"{'is missing' if old is None else f'has dims {old.dims}'}; "
-                                 "write to a new file or use another group name")
-        for dim, values in coords.items():
-            stored = self._h5[group][dim][()] if dim in self._h5[group] else None
-            stored = _decode(stored)
-            if stored is None or stored.shape != values.shape or not np.array_equal(stored, _decode(values)):
-                raise ValueError(f"group {group!r} already has a different '{dim}' axis; "
-                                 "write to a new file or use another group name")
 
     def write_dataset(self, group: str, ds) -> None:
         """Write an ``xarray.Dataset`` of static (step-free) variables into ``group``.
@@ -236,7 +264,7 @@ class TrajectoryWriter:
                 self.put(group, name, da.values)
             return
         coords = {d: (ds[d].values if d in ds.coords else np.arange(n)) for d, n in ds.sizes.items()}
-        variables = {n: Var(tuple(da.dims), da.dtype.str if not _is_text(da.values) else "str", False,
+        variables = {n: Var(tuple(da.dims), da.dtype.str if not is_text(da.values) else "str", False,
                             dict(da.attrs)) for n, da in ds.data_vars.items()}
         if group in self._layouts:
             self._add_static(group, variables, coords)
@@ -251,11 +279,11 @@ class TrajectoryWriter:
         for dim, values in coords.items():
             if dim not in layout.sizes:
                 g.dimensions[dim] = len(values)
-                _create_data(g, dim, (dim,), values)
+                create_coordinate(g, dim, values)
                 layout.sizes[dim] = len(values)
         for name, var in variables.items():
             if name not in layout.variables:
-                _create_empty(g, name, var, coords)
+                create_variable(g, name, var, layout.sizes)
                 layout.variables[name] = var
 
     def set_attrs(self, group: str | None = None, **attrs) -> None:
@@ -263,7 +291,15 @@ class TrajectoryWriter:
         self._require_declare_phase("set_attrs()")
         target = self._h5 if group is None else self._group(group)
         for key, value in attrs.items():
-            target.attrs[key] = _jsonable(value)
+            target.attrs[key] = attr_value(value)
+
+    def add_commit_hook(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` at the start of every :meth:`flush`, so producers append what they buffer.
+
+        The training recorder uses it: whenever any group commits a row (a probe
+        step, a checkpoint), the scalars of the epochs run so far are committed too.
+        """
+        self._hooks.append(hook)
 
     # ------------------------------------------------------------------ write
     def _group(self, group: str) -> h5py.Group:
@@ -289,7 +325,6 @@ class TrajectoryWriter:
         except (OSError, RuntimeError) as exc:
             self._abandon()
             raise io_error(exc, "start", self.path) from exc
-        self._lock = WriterLock(self.path)
         self._started = True
 
     def _publish(self) -> None:
@@ -318,8 +353,7 @@ class TrajectoryWriter:
         value = np.asarray(value)
         if value.shape != g[name].shape:
             raise ValueError(f"{group}/{name} has shape {g[name].shape}, got {value.shape}")
-        self._write(lambda: g[name].__setitem__((), _string_data(value) if _is_text(value) else value),
-                    f"write {group}/{name}")
+        self._write(lambda: g[name].__setitem__((), to_stored(value)), f"write {group}/{name}")
 
     def append(self, group: str, step, **values) -> None:
         """Append one row (scalar ``step``) or several rows (1-D ``step``) to a trajectory group.
@@ -332,20 +366,21 @@ class TrajectoryWriter:
         if self._failed or self._closed:
             raise ValueError(f"run file '{self.path}' is {'closed' if self._closed else 'in a failed state'}; "
                              "open it again with resume=True")
-        g = self._group(group)
+        self._group(group)
         layout = self._layouts[group]
         steps = np.atleast_1d(np.asarray(step)).astype(np.int64)
-        rows = self._check_rows(group, layout, steps, values)
+        rows = check_rows(group, layout, steps, values, self._last_step.get(group))
         n, k = self._rows[group], steps.size
-        check_space(self.path, self._bytes_needed(g, layout, k), self.reserve_bytes, self._kept())
+        ds = {name: self._dataset(group, name) for name in [*layout.trajectory, STEP]}
+        check_space(self.path, bytes_needed(ds, k), self.reserve_bytes, self._kept())
 
         def write() -> None:
             for name in layout.trajectory:
-                g[name].resize(n + k, axis=0)
+                ds[name].resize(n + k, axis=0)
                 if name in rows:
-                    g[name][n:n + k] = rows[name]
-            g[STEP].resize(n + k, axis=0)
-            g[STEP][n:n + k] = steps
+                    ds[name][n:n + k] = rows[name]
+            ds[STEP].resize(n + k, axis=0)
+            ds[STEP][n:n + k] = steps
 
         self._write(write, f"append to group '{group}' at step {int(steps[0])}")
         self._rows[group] = n + k
@@ -354,39 +389,12 @@ class TrajectoryWriter:
         if self._appends % self.flush_every == 0:
             self.flush()
 
-    def _check_rows(self, group: str, layout: _Layout, steps: np.ndarray, values: dict) -> dict:
-        if steps.ndim != 1 or steps.size == 0:
-            raise ValueError(f"step must be an integer or a 1-D array of integers, got {steps!r}")
-        last = self._last_step.get(group)
-        if np.any(np.diff(steps) <= 0) or (last is not None and steps[0] <= last):
-            raise ValueError(f"steps {steps.tolist()} for group '{group}' do not increase strictly after the "
-                             f"last written step {last}; steps must increase (write a new file to start over)")
-        rows = {}
-        for name, value in values.items():
-            var = layout.variables.get(name)
-            if var is None or not var.trajectory:
-                raise ValueError(f"unknown trajectory variable {name!r} in group '{group}'; "
-                                 f"declared: {', '.join(layout.trajectory)}")
-            shape = tuple(layout.sizes[d] for d in var.dims)
-            value = np.asarray(value)
-            if value.shape == shape and steps.size == 1:
-                value = value[None]
-            if value.shape != (steps.size, *shape):
-                raise ValueError(f"{group}/{name} expects shape {(steps.size, *shape)} "
-                                 f"(step, {', '.join(var.dims)}), got {value.shape}")
-            rows[name] = value
-        return rows
-
-    @staticmethod
-    def _bytes_needed(g: h5py.Group, layout: _Layout, k: int) -> int:
-        """Upper bound of the bytes ``k`` new rows allocate: whole chunks of every trajectory variable."""
-        total = 0
-        for name in [*layout.trajectory, STEP]:
-            ds = g[name]
-            row = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
-            chunk = int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize
-            total += max(chunk, row * k) + chunk
-        return total
+    def _dataset(self, group: str, name: str) -> h5py.Dataset:
+        """The open dataset ``group/name`` (looked up once: h5py's lookups dominate small appends)."""
+        key = (group, name)
+        if key not in self._handles:
+            self._handles[key] = self._h5[group][name]
+        return self._handles[key]
 
     def _kept(self) -> str:
         if not self._committed:
@@ -395,15 +403,28 @@ class TrajectoryWriter:
             f"{g} {n}" for g, n in self._committed.items())
 
     def flush(self) -> None:
-        """Flush written rows, then raise ``n_committed`` of every group and flush again."""
+        """Let the commit hooks append, flush the written rows, then raise ``n_committed`` and flush again."""
         if not self._started or self._closed or self._failed:
             return
+        if self._hooks and not self._in_hooks:
+            self._in_hooks = True
+            try:
+                for hook in self._hooks:
+                    try:
+                        hook()
+                    except (OSError, ValueError, RuntimeError) as exc:   # e.g. no room for buffered rows: commit the rest
+                        log.warning("run file '%s': a producer could not append its buffered rows: %s",
+                                    self.path, exc)
+                        if self._failed:
+                            raise
+            finally:
+                self._in_hooks = False
         pending = {g: n for g, n in self._rows.items() if n != self._committed[g]}
         self._write(self._h5.flush, "flush")
         if pending:
             def commit() -> None:
                 for group, n in pending.items():
-                    self._h5[group][COMMITTED][()] = np.int64(n)
+                    self._dataset(group, COMMITTED)[()] = np.int64(n)
                 self._h5.flush()
             self._write(commit, "commit")
             self._committed.update(pending)
@@ -415,16 +436,35 @@ class TrajectoryWriter:
             self._failed = True
             raise io_error(exc, action + " in", self.path, self._kept()) from exc
 
-    # ------------------------------------------------------------------ close
+    # ------------------------------------------------------------------ state
     def rows(self, group: str) -> int:
         """Rows written to ``group`` so far (committed or not)."""
         self._group(group)
         return self._rows[group]
 
+    def committed(self, group: str) -> int:
+        """Rows of ``group`` committed (complete on disk)."""
+        self._group(group)
+        return self._committed[group]
+
     def last_step(self, group: str) -> int | None:
         """The last step appended to ``group`` (None when empty)."""
         self._group(group)
         return self._last_step.get(group)
+
+    def saved(self) -> dict[str, tuple[int, int | None]]:
+        """``group -> (committed rows, last committed step)`` for every trajectory group."""
+        out = {}
+        for name, layout in self._layouts.items():
+            if layout.trajectory:
+                n = self._committed[name]
+                last = None
+                if n and self._h5 is not None and self._h5.id.valid:
+                    last = int(self._h5[name][STEP][n - 1])
+                elif n:
+                    last = self._last_step.get(name)
+                out[name] = (n, last)
+        return out
 
     @property
     def groups(self) -> list[str]:
@@ -434,8 +474,13 @@ class TrajectoryWriter:
     def started(self) -> bool:
         return self._started
 
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    # ------------------------------------------------------------------ close
     def close(self, status: int = STATUS_CLOSED) -> None:
-        """Flush, mark the run closed and release the file.  Idempotent."""
+        """Commit what is buffered, set ``run_status`` and release the file and its lock.  Idempotent."""
         if self._closed:
             return
         try:
@@ -449,18 +494,23 @@ class TrajectoryWriter:
             self._write(self._h5.close, "close")
         finally:
             self._closed = True
-            if self._lock is not None:
-                self._lock.release()
+            self._lock.release()
+
+    def _drop_handle(self) -> None:
+        for handle in (self._nc, self._h5):
+            try:
+                if handle is not None:
+                    handle.close()
+            except Exception:  # noqa: BLE001 - the file is already in error; keep the original exception
+                pass
 
     def _abandon(self) -> None:
         """Drop the HDF5 handle after an I/O error without writing more (committed rows stay)."""
-        try:
-            self._h5.close()
-        except Exception:  # noqa: BLE001 - the file is already in error; keep the original exception
-            pass
+        self._drop_handle()
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
         self._closed = True
+        self._lock.release()
 
     def __enter__(self) -> "TrajectoryWriter":
         return self
@@ -469,6 +519,7 @@ class TrajectoryWriter:
         if exc_type is not None and not self._started:
             self._abandon()         # failed before writing: nothing appears, an old file stays as it was
             return
-        self.close(STATUS_FAILED if exc_type is not None else STATUS_CLOSED)
-
-
+        if exc_type is None:
+            self.close(STATUS_CLOSED)
+        else:
+            self.close(STATUS_INTERRUPTED if issubclass(exc_type, KeyboardInterrupt) else STATUS_FAILED)

@@ -64,7 +64,8 @@ def _train_group(members: list[tuple], max_models: int | None) -> list[dict]:
     """Fit one group with fit_batched, writing one run file per member; one summary per member."""
     from ..batched import fit_batched
     from ..runs import PredictionRecorder, run_config
-    from ..store import TrainingRecorder, TrajectoryWriter
+    from ..recorder import TrainingRecorder
+    from ..store import TrajectoryWriter
 
     for task, *_ in members:
         Path(task.path).parent.mkdir(parents=True, exist_ok=True)

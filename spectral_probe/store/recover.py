@@ -1,0 +1,52 @@
+"""Repair a run file left by a killed writer, through the writer's public API."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from .filelock import describe_holder
+from .integrity import check_file
+from .reader import open_checked, verify_run
+from .schema import STATUS, STATUS_INTERRUPTED, STATUS_WRITING
+from .writer import TrajectoryWriter
+
+__all__ = ["recover"]
+
+
+def recover(path: str | os.PathLike) -> bool:
+    """Make a run file left by a killed writer readable by every HDF5 tool.
+
+    A killed SWMR writer leaves a file that only SWMR readers (``open_run``,
+    ``h5py.File(path, "r", swmr=True)``) open.  ``recover`` first checks the whole
+    file (truncation, every checksum, committed rows) and refuses a damaged one;
+    then it continues the file with :class:`TrajectoryWriter` (``resume=True``: the
+    committed rows are kept, the rest dropped) and closes it with ``run_status``
+    3 (interrupted).  The file is replaced atomically.
+
+    Returns
+    -------
+    bool
+        False when nothing had to be done (the file was closed cleanly and is intact).
+
+    Raises
+    ------
+    OSError
+        A writer process still holds the file (``errno.EBUSY``, naming it).
+    DamagedFileError
+        The file is truncated or corrupted; it is left as it is.
+    """
+    path = Path(path)
+    holder = describe_holder(path)
+    if holder is not None:
+        raise OSError(errno.EBUSY, f"run file '{path}' is being written by {holder}; "
+                      "recover it once that process has ended")
+    verify_run(path)                        # every checksum, before anything is rewritten
+    if check_file(path).flags == 0:
+        return False
+    with open_checked(path) as h5:
+        status = int(h5[STATUS][()]) if STATUS in h5 else STATUS_WRITING
+    writer = TrajectoryWriter(path, resume=True)
+    writer.close(STATUS_INTERRUPTED if status == STATUS_WRITING else status)
+    return True

@@ -1,0 +1,241 @@
+"""Fault injection: SIGINT, SIGTERM and SIGKILL at random moments, then ``--resume`` to the end; a full disk.
+
+Every interrupted run, once resumed, must hold exactly the trajectory of an uninterrupted run
+(scalars, activation statistics, NTK snapshots, the watch, the prediction and the final
+checkpoint's bytes).  The default suite injects a few faults; ``-m slow`` runs 20 moments
+per signal (the counts in README.md's Reliability section).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fault_run as fr  # noqa: E402
+
+from spectral_probe import open_run  # noqa: E402
+from spectral_probe.interrupts import RunInterrupted  # noqa: E402
+from spectral_probe.store import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_WRITING  # noqa: E402
+from spectral_probe.training import Callback  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CHILD = Path(__file__).parent / "_fault_run.py"
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)            # as the child processes: the same arithmetic
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, one_thread):
+    path = tmp_path_factory.mktemp("ref") / "ref.h5"
+    fr.run(path)
+    return path
+
+
+def _status(path) -> int:
+    return int(open_run(path)["run_status"])
+
+
+# --------------------------------------------------------------------------- in-process signals
+class _SignalLater(Callback):
+    """At the end of epoch ``epoch``, send ``signum`` to this process after ``delay`` seconds (a timer thread).
+
+    Later epochs wait until the signal has been sent, so it always lands while the fit runs
+    (Python runs the handler in the main thread at its next bytecode).
+    """
+
+    def __init__(self, epoch: int, signum: int, delay: float, twice: bool = False) -> None:
+        self.epoch, self.signum, self.delay, self.twice = epoch, signum, delay, twice
+        self.sent = threading.Semaphore(0)
+        self.count = 2 if twice else 1
+
+    def _send(self) -> None:
+        os.kill(os.getpid(), self.signum)
+        self.sent.release()
+
+    def on_epoch_end(self, state) -> None:
+        if state.epoch == self.epoch:
+            for k in range(self.count):
+                threading.Timer(self.delay * (k + 1), self._send).start()
+        elif state.epoch > self.epoch and self.count:
+            while self.count:
+                self.sent.acquire()
+                self.count -= 1
+
+
+def _interrupt_and_resume(tmp_path, reference, signum, epoch, delay, twice=False, name="run.h5"):
+    path = tmp_path / name
+    with pytest.raises(RunInterrupted) as info:
+        fr.run(path, callbacks=[_SignalLater(epoch, signum, delay, twice)])
+    exc = info.value
+    assert exc.signal_name == signal.Signals(signum).name and exc.exit_code == 128 + signum
+    assert _status(path) == STATUS_INTERRUPTED
+    scalars = open_run(path, "scalars")
+    assert exc.saved["scalars"][0] == scalars.sizes["step"]
+    if exc.graceful:                    # stopped at an epoch end: a checkpoint there, scalars up to it
+        assert exc.checkpoint == scalars.sizes["step"]
+    fr.run(path, resume=True)
+    fr.assert_same_run(reference, path)
+    return exc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_in_process_then_resume_is_identical(tmp_path, reference, signum):
+    rng = random.Random(signum)         # a random epoch, then the signal 0-10 ms later from a timer thread
+    exc = _interrupt_and_resume(tmp_path, reference, signum, rng.randrange(fr.EPOCHS - 2), rng.uniform(0, 0.01))
+    assert exc.graceful and "resumable" in str(exc)
+
+
+def test_second_signal_stops_at_once_and_resume_is_identical(tmp_path, reference):
+    exc = _interrupt_and_resume(tmp_path, reference, signal.SIGINT, 9, 0.001, twice=True)
+    assert "interrupted by SIGINT" in str(exc)
+
+
+# --------------------------------------------------------------------------- child processes
+def _spawn(path, *args):
+    return subprocess.Popen([sys.executable, str(CHILD), str(path), str(fr.EPOCHS), *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc, line_prefix: str) -> None:
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"child ended before {line_prefix!r}: {proc.stderr.read()[-2000:]}")
+        if line.startswith(line_prefix):
+            return
+
+
+def _moments(count: int, seed: int) -> list[tuple[int, float]]:
+    """``count`` (epoch, extra delay) pairs: epoch -1 is before the file exists (the child's fit start).
+
+    The last epochs are left out: a signal that arrives after the fit (the handlers are gone) would
+    just end the finished process.
+    """
+    rng = random.Random(seed)
+    moments = [(-1, 0.0)] + [(rng.randrange(fr.EPOCHS - 6), rng.uniform(0, 0.02)) for _ in range(count - 1)]
+    return moments[:count]
+
+
+def _kill_then_resume(tmp_path, reference, signum, moments) -> dict:
+    """Signal a child at each moment, resume in this process, compare; returns counts for the README."""
+    counts = {"runs": 0, "identical": 0, "graceful": 0, "before_file": 0}
+    for i, (epoch, delay) in enumerate(moments):
+        path = tmp_path / f"sig{signum}_{i}.h5"
+        proc = _spawn(path)
+        try:
+            _wait_for(proc, "start" if epoch < 0 else f"epoch {epoch}")
+            time.sleep(delay)
+            proc.send_signal(signum)
+            out, err = proc.communicate(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if signum == signal.SIGKILL:
+            assert proc.returncode == -signal.SIGKILL
+            if epoch < 0:                   # killed while declaring: no file yet, a temporary one left
+                assert not path.exists() and list(tmp_path.glob(f".{path.name}.*.tmp"))
+                counts["before_file"] += 1
+        else:
+            assert proc.returncode == 128 + signum, err[-2000:]
+            assert "INTERRUPTED interrupted by" in out and "continue" not in err
+            counts["graceful"] += "after finishing its epoch" in out
+            assert _status(path) == STATUS_INTERRUPTED
+        if path.exists():
+            assert _status(path) in (STATUS_WRITING, STATUS_INTERRUPTED)
+            run = open_run(path)
+            probe_steps = run["activations"].to_dataset().step.values
+            if probe_steps.size:            # scalars are committed at least as often as any probe row
+                assert run["scalars"].to_dataset().sizes["step"] >= probe_steps[-1]
+        fr.run(path, resume=True)
+        assert not list(tmp_path.glob(f".{path.name}.*.tmp")), "a killed writer's temporary file was left"
+        fr.assert_same_run(reference, path)
+        counts["runs"] += 1
+        counts["identical"] += 1
+    return counts
+
+
+def test_sigkill_to_a_child_then_resume_is_identical(tmp_path, reference):
+    counts = _kill_then_resume(tmp_path, reference, signal.SIGKILL, [(17, 0.004)])
+    assert counts["identical"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_twenty_random_moments_per_signal(tmp_path, reference, signum):
+    counts = _kill_then_resume(tmp_path, reference, signum, _moments(20, int(signum)))
+    print(f"\n{signal.Signals(signum).name}: {counts}")
+    assert counts["identical"] == 20
+
+
+# --------------------------------------------------------------------------- full disk
+def test_full_disk_stops_cleanly_and_resume_is_identical(tmp_path, reference):
+    path = tmp_path / "full.h5"
+    # the writer refuses an append unless whole chunks of every variable plus 1 MiB of reserve fit:
+    # about 1.7 MB above the final size stops this run half-way
+    limit = reference.stat().st_size + 1_750_000
+    proc = _spawn(path, f"fsize={limit}")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 3, err[-2000:]
+    error = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert len(error) == 1 and "file-size limit" in error[0] and "--resume" in error[0], out
+    assert "keeps the rows committed before" in error[0]
+    assert _status(path) == STATUS_FAILED
+    kept = open_run(path, "scalars").sizes["step"]
+    assert 0 < kept < fr.EPOCHS
+    fr.run(path, resume=True)                   # space is back (this process has no limit)
+    fr.assert_same_run(reference, path)
+
+
+# --------------------------------------------------------------------------- resume variants
+def test_extending_a_finished_run_equals_a_longer_run(tmp_path, one_thread):
+    short, long = tmp_path / "short.h5", tmp_path / "long.h5"
+    fr.run(short, 24)
+    assert _status(short) == 1
+    fr.run(short, fr.EPOCHS, resume=True)
+    fr.run(long, fr.EPOCHS)
+    fr.assert_same_run(long, short, watch_from=24)       # the watch's earlier states used a 24-epoch horizon
+
+
+def test_minibatch_resume_restores_the_batch_order(tmp_path, one_thread):
+    full, part = tmp_path / "full.h5", tmp_path / "part.h5"
+    fr.run(full, 16, batch_size=32)
+    with pytest.raises(RunInterrupted):
+        fr.run(part, 16, batch_size=32, callbacks=[_SignalLater(6, signal.SIGINT, 0.0)])
+    fr.run(part, 16, batch_size=32, resume=True)
+    np.testing.assert_array_equal(open_run(full, "scalars").loss, open_run(part, "scalars").loss)
+
+
+def test_resume_refuses_another_configuration(tmp_path, reference):
+    from spectral_probe.runs import train_to_file
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(reference.read_bytes())
+    s, target = fr.spec()
+    s.model_kwargs["width"] = 16
+    with pytest.raises(ValueError, match=r"configuration differs in model_kwargs.width \(8 in the file, 16 now\)"):
+        train_to_file(s, target, path, resume=True, probes=fr.probes(), record_every=fr.RECORD_EVERY,
+                      checkpoint_every=fr.CHECKPOINT_EVERY)
+    with pytest.raises(ValueError, match=r"differs in recording.probes"):
+        train_to_file(*fr.spec(), path, resume=True, probes=fr.probes()[:1], record_every=fr.RECORD_EVERY,
+                      checkpoint_every=fr.CHECKPOINT_EVERY)
+    with pytest.raises(ValueError, match="already holds 40 epochs"):
+        fr.run(path, 20, resume=True)
+    fr.assert_same_run(reference, path)                     # refused: the file is unchanged
