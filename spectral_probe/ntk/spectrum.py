@@ -37,7 +37,6 @@ does this.  Half-Nyquist (``|omega| = pi/2``) is ``k = N/4``.
 from __future__ import annotations
 
 import math
-import numpy as np  # noqa: F401 - kept for callers importing it from here
 import torch
 
 from .spectrum_factors import FactorSpectrum, spectrum_from_factors
