@@ -10,13 +10,17 @@ Memory model
 A batch of ``b`` products (``vmap`` over the columns) holds, besides the
 graph of one forward pass over ``x1`` (kept by ``vjp``)::
 
-    b * (K_VJP * N1 * s  +  K_JVP * N2 * s  +  K_PARAM * P * item)
+    b * (K_VJP * N1 * m  +  K_JVP * N2 * m  +  K_PARAM * P * item)
 
-where ``s`` is the autograd memory one sample's forward pass saves (measured
-once with ``torch.autograd.graph.saved_tensors_hooks`` on a few samples), ``P``
-the real parameter count and ``item`` the bytes per value.  The constants were
-fitted to the peak resident memory of child processes (``tests/test_ntk_memory.py``
-checks the estimate against the measured peak at N = 256-2048).  The chunk
+plus ``K_OUT`` times the kernel being returned and ``K_GRAPH * N1 * s``, where
+``m`` is the largest tensor autograd saves per sample in a forward pass (about
+one layer's activations: ``vjp`` and ``jvp`` free each layer's intermediates as
+they go, so the product's memory does not grow with depth), ``s`` the total
+saved per sample (both measured once with ``torch.autograd.graph.saved_tensors_hooks``
+on a few samples), ``P`` the real parameter count and ``item`` the bytes per
+value.  The constants were fitted to the peak resident memory of child
+processes (SIREN widths 16-128, depths 2-4, N = 256-2048);
+``tests/test_ntk_engine.py`` checks the estimate against the measured peak.  The chunk
 size is the largest ``b`` whose batch fits in the working budget
 (:data:`DEFAULT_WORKSPACE`, or what is available if that is less).
 """
@@ -37,40 +41,50 @@ __all__ = ["DEFAULT_WORKSPACE", "NTVPPlan", "saved_bytes_per_sample", "plan_ntvp
 #: working memory the ntvp route allows itself by default (beyond the kernel and the x1 graph)
 DEFAULT_WORKSPACE = 512 * 2 ** 20
 #: fitted memory constants of one vmapped product (see the module docstring)
-K_VJP, K_JVP, K_PARAM, K_GRAPH = 1.5, 1.8, 4.0, 1.5
+K_VJP, K_JVP, K_PARAM, K_GRAPH, K_OUT = 6.0, 7.6, 4.0, 1.5, 2.0
 
 
-def _saved_bytes(call, params, xs: torch.Tensor) -> int:
+def _saved_profile(call, params, xs: torch.Tensor) -> tuple[int, int]:
+    """Total bytes autograd saves in one forward pass of ``xs`` (each storage once), and the largest
+    per-sample share of a saved tensor whose leading axis is the batch."""
     seen: dict[tuple, int] = {}
+    batch = xs.shape[0]
+    largest = 0
 
     def pack(t: torch.Tensor):
+        nonlocal largest
         try:
             key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
         except (RuntimeError, NotImplementedError):   # tensors without storage
             key = (id(t),)
         seen[key] = t.numel() * t.element_size()
+        if t.dim() and t.shape[0] == batch:
+            largest = max(largest, seen[key] // batch)
         return t
 
     leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         call(leaves, xs)
-    return sum(seen.values())
+    return sum(seen.values()), largest
 
 
-def saved_bytes_per_sample(call, params, x: torch.Tensor, probe: int = 8) -> int:
-    """Bytes autograd saves per sample in one forward pass of ``call(params, x)``.
+def saved_bytes_per_sample(call, params, x: torch.Tensor, probe: int = 8) -> tuple[int, int]:
+    """Bytes autograd saves per sample in one forward pass of ``call(params, x)``: total and largest tensor.
 
-    Counts the tensors saved for backward (activations, masks, ...) on
-    ``probe`` and ``2 * probe`` samples; the difference divided by ``probe``
-    leaves out what does not grow with the batch (weights saved by linear
-    layers).  Tensors saved twice (same storage) count once.
+    The total is measured on ``probe`` and ``2 * probe`` samples; the
+    difference divided by ``probe`` leaves out what does not grow with the
+    batch (weights saved by linear layers).  Tensors saved twice (same
+    storage) count once.  The largest saved tensor per sample (about one
+    layer's activations) sets the memory of a product, since ``vjp`` and
+    ``jvp`` free each layer's intermediates as they go.
     """
-    if x.shape[0] < 2:
-        return max(1, _saved_bytes(call, params, x[:1]))
     probe = max(1, min(probe, x.shape[0] // 2))
-    small = _saved_bytes(call, params, x[:probe])
-    large = _saved_bytes(call, params, x[:2 * probe])
-    return max(1, math.ceil((large - small) / probe))
+    small = _saved_profile(call, params, x[:probe])
+    if x.shape[0] < 2:
+        return max(1, small[0]), max(1, small[1] or small[0])
+    large = _saved_profile(call, params, x[:2 * probe])
+    total = max(1, math.ceil((large[0] - small[0]) / probe))
+    return total, max(1, large[1] or total)
 
 
 @dataclass
@@ -102,7 +116,7 @@ class NTVPPlan:
                 f"({format_bytes(self.per_product)} per product)")
 
 
-def plan_ntvp(n1: int, n2: int, columns: int, per_sample: int, n_params: int, item: int,
+def plan_ntvp(n1: int, n2: int, columns: int, per_sample: tuple[int, int], n_params: int, item: int,
               output_bytes: int, *, chunk_size: int | None = None, workspace: int | None = None,
               device: torch.device | str | None = None, max_bytes: int | None = None) -> NTVPPlan:
     """Choose the chunk of the ntvp route from the memory model.
@@ -114,7 +128,7 @@ def plan_ntvp(n1: int, n2: int, columns: int, per_sample: int, n_params: int, it
     columns
         Products needed in total (kernel columns, or vectors of a block).
     per_sample
-        :func:`saved_bytes_per_sample`.
+        ``(total, largest)`` from :func:`saved_bytes_per_sample`.
     n_params, item
         Real parameters and bytes per value.
     output_bytes
@@ -130,8 +144,9 @@ def plan_ntvp(n1: int, n2: int, columns: int, per_sample: int, n_params: int, it
     DenseKernelTooLarge
         When even one product at a time does not fit.
     """
-    per_product = int(K_VJP * n1 * per_sample + K_JVP * n2 * per_sample + K_PARAM * n_params * item)
-    fixed = int(output_bytes + K_GRAPH * n1 * per_sample)
+    total, largest = per_sample
+    per_product = int(K_VJP * n1 * largest + K_JVP * n2 * largest + K_PARAM * n_params * item)
+    fixed = int(K_OUT * output_bytes + K_GRAPH * n1 * total)
     budget = available_memory_bytes(torch.device(device or "cpu")) if max_bytes is None else int(max_bytes)
     if chunk_size is None:
         room = min(DEFAULT_WORKSPACE if workspace is None else int(workspace), budget - fixed)

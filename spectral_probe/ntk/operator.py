@@ -120,6 +120,7 @@ def ntk_operator(
     dtype: torch.dtype | None = None,
     chunk_size: int | None = None,
     max_bytes: int | None = None,
+    product_chunk: int | None = None,
 ) -> NTKOperator:
     """Matrix-free traced NTK on inputs ``x``.
 
@@ -135,8 +136,10 @@ def ntk_operator(
     dtype
         Real compute dtype (model dtype by default).
     chunk_size
-        Samples per forward/backward pass (structured factors, jacrev) or
-        products per batch (ntvp; default from its memory model).
+        Samples per forward/backward pass (structured factors, jacrev).
+    product_chunk
+        ntvp: products per vmapped batch (default: from its memory model,
+        :mod:`spectral_probe.ntk.ntvp`).
     max_bytes
         Memory budget (default: what is available).
 
@@ -188,7 +191,7 @@ def ntk_operator(
         diag = (jac * jac).sum((1, 2))
         return NTKOperator(n, dtype, x.device, "jacrev", matmat, diagonal_fn=lambda: diag, jacobian=jac)
     per_sample = saved_bytes_per_sample(view.call, view.real, x)
-    plan = plan_ntvp(n, n, 64 * c, per_sample, n_params, item, 0, chunk_size=chunk_size, device=x.device,
+    plan = plan_ntvp(n, n, 64 * c, per_sample, n_params, item, 0, chunk_size=product_chunk, device=x.device,
                      max_bytes=max_bytes)
 
     def ntvp(v: torch.Tensor) -> torch.Tensor:
