@@ -47,7 +47,6 @@ def _spectrum_shape(model, target):
 
 
 def run_one(model_name: str, target_name: str, epochs: int | None, fit_epochs: int, steps: int) -> dict:
-    import numpy as np
     import torch
 
     from spectral_probe.ntk.forecast import fit_lr_scale, forecast_fit, linearised_forecast, lr_schedule

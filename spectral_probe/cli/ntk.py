@@ -301,16 +301,29 @@ def _analyse(model, coords, target, setup, opts) -> None:
 
     from ..ntk import analyze_ntk
 
+    from ..ntk.empirical import check_parameters
+
+    check_parameters(model)              # a diverged checkpoint fails here, in one line
     n = coords.shape[0]
     top_k = opts["top_k"]
-    for line in setup.description:
-        click.echo(line)
-    if top_k is None and n > DENSE_AUTO_LIMIT and not opts["dense"]:
+    auto = top_k is None and n > DENSE_AUTO_LIMIT and not opts["dense"]
+    if auto:
         top_k = AUTO_TOP_K
-        click.echo(f"note: N = {n} > {DENSE_AUTO_LIMIT}: matrix-free route (top-{top_k} eigenpairs by Lanczos, "
-                   "S(k) without the kernel); --top-k K sets K, --dense forces the dense kernel")
     if top_k is not None and top_k >= n:
         raise ValueError(f"--top-k must be below N = {n}, got {top_k}")
+    if top_k is None:                     # refuse a dense kernel that cannot fit before printing anything
+        from ..ntk.analysis import dense_bytes
+        from ..ntk.memory import check_memory
+
+        check_memory(dense_bytes(n, getattr(torch, opts["dtype"])),
+                     f"a dense {n}x{n} NTK and its eigendecomposition", device=coords.device,
+                     alternative="use the matrix-free route: --top-k K (Lanczos top-K eigenpairs, "
+                                 "S(k) without forming the kernel)")
+    for line in setup.description:
+        click.echo(line)
+    if auto:
+        click.echo(f"note: N = {n} > {DENSE_AUTO_LIMIT}: matrix-free route (top-{top_k} eigenpairs by Lanczos, "
+                   "S(k) without the kernel); --top-k K sets K, --dense forces the dense kernel")
     config = {**setup.config, "n": n, "implementation": opts["implementation"], "dtype": opts["dtype"],
               "device": str(coords.device), "top_k": top_k, "rtol": opts["rtol"]}
     result = analyze_ntk(model, coords, implementation=opts["implementation"], top_k=top_k,

@@ -221,10 +221,15 @@ def _capture_chunk(model, recorder, tensors, x):
     if out.dim() == 1:
         out = out.unsqueeze(1)
     zs = [rec["out"][i] for i in range(len(layers))]
+    live = [i for i, z in enumerate(zs) if z.requires_grad]   # frozen early layers: no gradient needed
     grads = []
     for c in range(out.shape[1]):
-        grads.append(torch.autograd.grad(out[:, c].sum(), zs, retain_graph=c + 1 < out.shape[1],
-                                         allow_unused=True))
+        got = torch.autograd.grad(out[:, c].sum(), [zs[i] for i in live], retain_graph=c + 1 < out.shape[1],
+                                  allow_unused=True) if live and out.requires_grad else [None] * len(live)
+        full = [None] * len(zs)
+        for i, g in zip(live, got):
+            full[i] = g
+        grads.append(full)
     gs = []
     for i, z in enumerate(zs):
         g = [gc[i] if gc[i] is not None else torch.zeros_like(z) for gc in grads]
