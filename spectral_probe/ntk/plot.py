@@ -132,11 +132,29 @@ def _kernel_panel(fig, ax, res, label: str):
     fig.colorbar(im, ax=ax, shrink=0.8)
 
 
-def _spectrum2d_panel(fig, ax, res, label: str):
-    s = torch.fft.fftshift(res.spectrum.double().cpu())
-    img = np.log10(np.maximum(s.numpy() / max(float(s.sum()), 1e-300), 1e-12))
-    im = ax.imshow(img, cmap="magma", extent=[-1, 1, -1, 1], origin="lower")
-    ax.set_title(f"{label}: log10 S(k_row, k_col) / trace", fontsize=9)
+def _log_share_2d(res) -> np.ndarray:
+    s = torch.fft.fftshift(res.spectrum.double().cpu()).numpy()
+    return np.log10(np.maximum(s / max(float(s.sum()), 1e-300), 1e-15))
+
+
+def _color_range(results) -> tuple[float, float]:
+    """Shared colour range of the 2-D panels, from the bins other than k = 0 (the DC bin would set it alone)."""
+    vals = []
+    for res in results:
+        img = _log_share_2d(res)
+        h, w = img.shape
+        mask = np.ones_like(img, dtype=bool)
+        mask[h // 2, w // 2] = False
+        vals.append(img[mask])
+    flat = np.concatenate(vals)
+    return float(np.percentile(flat, 1)), float(flat.max())
+
+
+def _spectrum2d_panel(fig, ax, res, label: str, vrange: tuple[float, float] | None = None):
+    img = _log_share_2d(res)
+    vmin, vmax = vrange or _color_range([res])
+    im = ax.imshow(img, cmap="magma", extent=[-1, 1, -1, 1], origin="lower", vmin=vmin, vmax=vmax)
+    ax.set_title(f"{label}: log10 S / trace (k = 0 off scale)", fontsize=9)
     ax.set_xlabel("k_col / Nyquist")
     ax.set_ylabel("k_row / Nyquist")
     fig.colorbar(im, ax=ax, shrink=0.8)
@@ -203,7 +221,7 @@ def plot_ntk(result, *, target=None, forecast=None, actual_psnr=None, cutoff: fl
     return fig
 
 
-def plot_comparison(results: dict, *, target=None, cutoff: float | None = None) -> Figure:
+def plot_comparison(results: dict, *, target=None, cutoff: float | None = None, title: str | None = None) -> Figure:
     """Paper Fig 7 layout for several models on one grid: kernels (row 1), decay and ``S`` (row 2).
 
     Parameters
@@ -222,10 +240,11 @@ def plot_comparison(results: dict, *, target=None, cutoff: float | None = None) 
     nrows = 3 if two_d else 2
     fig = Figure(figsize=(4.2 * ncols, 3.7 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    vrange = _color_range(list(results.values())) if two_d else None
     for i, (label, res) in enumerate(results.items()):
         _kernel_panel(fig, axes[0, i], res, label)
         if two_d:
-            _spectrum2d_panel(fig, axes[1, i], res, label)
+            _spectrum2d_panel(fig, axes[1, i], res, label, vrange)
     for ax in list(axes[0, m:]) + (list(axes[1, m:]) if two_d else []):
         ax.set_axis_off()
     last = axes[-1]
@@ -233,4 +252,6 @@ def plot_comparison(results: dict, *, target=None, cutoff: float | None = None) 
     _spectrum_panel(last[1], results, target, cutoff)
     for ax in last[2:]:
         ax.set_axis_off()
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
