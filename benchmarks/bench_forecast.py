@@ -46,7 +46,8 @@ def _spectrum_shape(model, target):
     return s / s.sum(), float(s.sum())
 
 
-def run_one(model_name: str, target_name: str, epochs: int | None, fit_epochs: int, steps: int) -> dict:
+def run_one(model_name: str, target_name: str, epochs: int | None, fit_epochs: int, steps: int,
+            snapshots: int = 0) -> dict:
     import torch
 
     from spectral_probe.ntk.forecast import fit_lr_scale, forecast_fit, linearised_forecast, lr_schedule
@@ -66,7 +67,12 @@ def run_one(model_name: str, target_name: str, epochs: int | None, fit_epochs: i
     s0, tr0 = _spectrum_shape(model, target)
     t0 = time.perf_counter()
     trained = spec.build_model()
-    run = fit(trained, target, spec.train)
+    probes = []
+    if snapshots:
+        from spectral_probe.ntk import NTKSnapshot
+
+        probes.append(NTKSnapshot(every=snapshots, forecast=snapshots, lanczos_steps=128, rtol=1e-6))
+    run = fit(trained, target, spec.train, probes=probes)
     t_train = time.perf_counter() - t0
     actual = run.history["psnr"]
     scale = fit_lr_scale(fc.measure, lrs, actual, n_params=p, fit_epochs=fit_epochs)
@@ -80,10 +86,33 @@ def run_one(model_name: str, target_name: str, epochs: int | None, fit_epochs: i
             "actual": pick(actual), "adam": pick(fc.psnr), "gd": pick(gd.psnr), "fit": pick(fitted.psnr),
             "scale": scale, "drift_l1": float((s1 - s0).abs().sum()), "trace_ratio": tr1 / tr0,
             "band_t90": [int(t) for t in fc.band_t90], "forecast_s": t_forecast, "train_s": t_train,
-            "threads": torch.get_num_threads()}
+            "threads": torch.get_num_threads(), "snapshots": _snapshot_rows(probes, actual)}
+
+
+def _snapshot_rows(probes, actual) -> list:
+    """Per snapshot epoch e: actual and forecast PSNR at e + H - 1 (H = the snapshot interval)."""
+    if not probes:
+        return []
+    snap = probes[0]
+    rows = []
+    for epoch, fc in zip(snap.epochs, snap.forecasts):
+        end = epoch + len(fc) - 1
+        if end < len(actual):
+            rows.append({"epoch": int(epoch), "end": int(end), "start_psnr": float(actual[epoch]),
+                         "actual": float(actual[end]), "forecast": float(fc[-1]),
+                         "mid_actual": float(actual[epoch + len(fc) // 2]), "mid_forecast": float(fc[len(fc) // 2])})
+    return rows
+
+
+def _int_keys(r: dict) -> dict:
+    """JSON turns the epoch keys into strings; turn them back."""
+    for key in ("actual", "adam", "gd", "fit"):
+        r[key] = {int(k): v for k, v in r[key].items()}
+    return r
 
 
 def _row(r: dict, at: int = 100) -> str:
+    r = _int_keys(r)
     e = at if at in r["actual"] else max(r["actual"])
     a = r["actual"][e]
     err = lambda k: r[k][e] - a  # noqa: E731
@@ -104,20 +133,28 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=256, help="Lanczos steps above 4096 samples.")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None, help="Also write the raw results here.")
+    ap.add_argument("--from-json", default=None, help="Print the tables of an earlier --json run (no compute).")
+    ap.add_argument("--snapshots", type=int, default=0,
+                    help="Also re-forecast from the NTK every this many epochs of the actual run (NTKSnapshot).")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         import torch
 
         torch.set_num_threads(args.threads)
-        print(json.dumps(run_one(args.child[0], args.child[1], args.epochs, args.fit_epochs, args.steps)))
+        print(json.dumps(run_one(args.child[0], args.child[1], args.epochs, args.fit_epochs, args.steps,
+                                 args.snapshots)))
+        return
+    if args.from_json:
+        with open(args.from_json) as fh:
+            _tables(json.load(fh))
         return
     print(f"load before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}", flush=True)
     results = []
     for target in args.targets:
         for model in args.models:
             cmd = [sys.executable, __file__, "--child", model, target, "--fit-epochs", str(args.fit_epochs),
-                   "--steps", str(args.steps), "--threads", str(args.threads)]
+                   "--steps", str(args.steps), "--threads", str(args.threads), "--snapshots", str(args.snapshots)]
             if args.epochs:
                 cmd += ["--epochs", str(args.epochs)]
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -128,15 +165,29 @@ def main(argv=None) -> None:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"done {model} on {target}", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}\n")
+    _tables(results)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+
+
+def _tables(results: list) -> None:
     marks = "/".join(str(m) for m in (*MARKS, "last"))
     print(f"| model | target | N | forecast measure | actual PSNR at {marks} | forecast (adam) | "
           "error at 100: adam | gd | fit (scale) | S(k) drift L1 / trace ratio | forecast / train s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(_row(r))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=1)
+    snaps = [r for r in results if r.get("snapshots")]
+    if snaps:
+        print("\nRe-forecast from the NTK of the actual run at epoch e (Adam map, Adam's own second moment), "
+              "H epochs ahead:")
+        print("| model | target | e | PSNR at e | actual / forecast at e + H/2 | actual / forecast at e + H - 1 |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for r in snaps:
+            for row in r["snapshots"]:
+                print(f"| {r['model']} | {r['target']} | {row['epoch']} | {row['start_psnr']:.1f} | "
+                      f"{row['mid_actual']:.1f} / {row['mid_forecast']:.1f} | {row['actual']:.1f} / {row['forecast']:.1f} |")
 
 
 if __name__ == "__main__":

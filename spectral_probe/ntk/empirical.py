@@ -22,6 +22,7 @@ from .functional import call_with
 from .hooks import paused_hooks
 from .memory import check_memory
 from .ntvp import ntvp_kernels, plan_ntvp, saved_bytes_per_sample
+from .parallel import cpu_guard
 from .structured import StructuredUnsupported, capture_factors, structured_kernel_sum, \
     structured_kernels, structured_layers, supports_structured
 
@@ -85,6 +86,11 @@ def check_parameters(model: nn.Module) -> None:
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameter; the NTK is zero")
+    flat = torch.cat([torch.view_as_real(p.detach()).reshape(-1) if p.is_complex() else p.detach().reshape(-1)
+                      for _, p in trainable if p.is_floating_point() or p.is_complex()]) \
+        if len({p.device for _, p in trainable}) == 1 else None
+    if flat is not None and bool(torch.isfinite(flat).all()):
+        return                                     # one check instead of one per parameter
     for name, p in trainable:
         if not torch.isfinite(p.detach()).all():
             raise ValueError(f"parameter {name!r} contains NaN or infinite values; "
@@ -300,14 +306,14 @@ def _name(dtype: torch.dtype) -> str:
 
 
 def _structured(model, x1, x2, params, others, dtype, trace_outputs, chunk_size, per_layer, max_bytes):
-    c = output_channels(model, x1, params, others)
+    c = 1 if trace_outputs else output_channels(model, x1, params, others)
     n1, n2 = x1.shape[0], (x1.shape[0] if x2 is None else x2.shape[0])
     item = torch.finfo(dtype).bits // 8
     kernel_bytes = n1 * n2 * (1 if trace_outputs else c * c) * item
     copies = len(structured_layers(model)) + 1 if per_layer else (1 if trace_outputs else 3)
     check_memory(kernel_bytes * copies, f"a dense {n1}x{n2} {_name(dtype)} NTK", device=x1.device,
                  max_bytes=max_bytes)
-    with paused_hooks(model):
+    with cpu_guard(x1.device):     # one thread-count decision for capture and kernel (capture pauses hooks)
         own = all(p.dtype == params[n].dtype and p.device == params[n].device
                   for n, p in model.named_parameters() if p.requires_grad)
         tensors = None if own else {**params, **others}   # no copy when nothing is cast

@@ -18,6 +18,7 @@ import torch
 from ..validation import positive_int
 from .eig import NTKEigen
 from .operator import NTKOperator
+from .parallel import cpu_guard
 
 __all__ = ["SpectralMeasure", "measure_from_eigen", "lanczos_measure"]
 
@@ -134,6 +135,17 @@ def lanczos_measure(op: NTKOperator, residual: torch.Tensor, steps: int = 256, *
     alpha = torch.zeros(m, dtype=torch.float64)
     beta = torch.zeros(max(m - 1, 0), dtype=torch.float64)
     q = r / norm
+    with cpu_guard(op.device):            # many small products: one thread on a busy machine
+        done = _lanczos_steps(op, basis, alpha, beta, q, m)
+    alpha, beta, basis = alpha[:done], beta[:done - 1], basis[:, :done]
+    nodes, vecs = _tridiagonal_eigh(alpha, beta)
+    coeffs = norm * vecs[0]
+    ritz = basis @ vecs if keep_basis else None
+    return SpectralMeasure(nodes, coeffs, ritz, op.n, "lanczos", done, (alpha, beta))
+
+
+def _lanczos_steps(op, basis, alpha, beta, q, m) -> int:
+    """Fill ``basis``, ``alpha``, ``beta`` in place; returns the number of steps taken."""
     done = m
     scale = 0.0
     for j in range(m):
@@ -151,8 +163,4 @@ def lanczos_measure(op: NTKOperator, residual: torch.Tensor, steps: int = 256, *
             break
         beta[j] = b
         q = w / b
-    alpha, beta, basis = alpha[:done], beta[:done - 1], basis[:, :done]
-    nodes, vecs = _tridiagonal_eigh(alpha, beta)
-    coeffs = norm * vecs[0]
-    ritz = basis @ vecs if keep_basis else None
-    return SpectralMeasure(nodes, coeffs, ritz, op.n, "lanczos", done, (alpha, beta))
+    return done

@@ -1,25 +1,30 @@
-"""Work sharing for the structured NTK: kernel tiles and sample chunks on Python threads.
+"""How the structured NTK uses the CPU: kernel tiles, threads, and a busy machine.
 
-Why not torch's own intra-op threads?  The structured kernel is a sum of
-``(G G^T) * (A A^T)`` products, i.e. many medium-sized GEMMs and elementwise
-passes.  With torch's threads each of them is split between the cores and
-ends at a barrier; on a machine where other processes compete for the cores,
-one descheduled thread stalls every barrier, and on the project's shared
-2-core machine the kernel ran up to 4x slower with 2 threads than with 1.
-Here each worker thread runs whole tiles (or whole sample chunks) with torch
-limited to one intra-op thread, and takes the next tile from a shared queue
-when it finishes: no barrier, so a slow core only delays its own tiles.
+The structured kernel is a sum of ``(G G^T) * (A A^T)`` products over layers.
+It is computed tile by tile (:func:`plan_tiles`): tiles of at least
+``MIN_TILE`` rows keep each GEMM efficient, each tile accumulates all layers
+while it sits in cache, and on a symmetric kernel only the upper tiles are
+computed, the diagonal ones split once more into halves (at ``N = 1024``, 56 %
+of the full kernel's GEMM work; 52 % at 4096).
 
-Tile sizes come from ``N`` and the worker count (:func:`plan_tiles`): tiles of
-at least ``MIN_TILE`` rows keep each GEMM efficient, and on a symmetric kernel
-only the upper-triangle tiles are computed (``(nb + 1) / (2 nb)`` of the work).
+Threads.  Torch's intra-op threads run each GEMM when the machine has cores to
+spare.  When it does not (1-minute load average above the CPU count plus
+:data:`BUSY_MARGIN`), every barrier of a multi-threaded GEMM waits for a thread
+that other processes have descheduled, so the work runs on one thread instead
+(:func:`cpu_guard`).  Measured on the shared 2-core machine, SIREN 4x256,
+``N = 1024``, capture + kernel, torch set to 2 threads:
 
-How many workers (:func:`default_workers`): torch's thread count, except when
-the machine is already oversubscribed (1-minute load average above the CPU
-count), where extra threads only queue behind other processes: then one
-worker with one intra-op thread.  Measured on the shared 2-core machine at a
-load of 4.7 (SIREN 4x256, N = 1024): one worker 0.26 s, two workers 0.58 s,
-torch's own two threads 2.5 s.
+=========  ================  ===================  ======================
+load       one thread        torch's 2 threads    2 Python workers x 1
+=========  ================  ===================  ======================
+1.5        0.083 s           0.054 s              0.073 s
+2.6        0.082 s           0.814 s              0.278 s
+4.7        0.26 s            2.5 s                0.58 s
+=========  ================  ===================  ======================
+
+so the default is torch's threads on a quiet machine and one thread on a busy
+one; Python worker threads sharing the tiles (:func:`run_shared`, ``workers=``)
+are available but never won by default.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import torch
 
-__all__ = ["MIN_TILE", "Tile", "plan_tiles", "intraop_threads", "default_workers", "machine_busy", "run_shared"]
+__all__ = ["MIN_TILE", "Tile", "plan_tiles", "intraop_threads", "default_workers", "machine_busy", "cpu_guard",
+           "run_shared"]
 
 #: smallest tile side (rows) worth a GEMM of its own on a CPU
 MIN_TILE = 256
@@ -43,20 +49,31 @@ Tile = tuple[int, int, int, int]
 T = TypeVar("T")
 
 
+#: load above the CPU count that marks the machine as busy (our own threads already count ~ the CPU count
+#: when a multi-threaded job runs on an otherwise idle machine)
+BUSY_MARGIN = 0.5
+
+
 def machine_busy() -> bool:
-    """Whether the 1-minute load average exceeds the number of CPUs (runnable tasks queue for cores)."""
+    """Whether the 1-minute load average exceeds the CPU count by more than :data:`BUSY_MARGIN`
+    (runnable tasks queue for cores, so extra threads of ours would wait at every barrier)."""
     try:
-        return os.getloadavg()[0] > (os.cpu_count() or 1)
+        return os.getloadavg()[0] > (os.cpu_count() or 1) + BUSY_MARGIN
     except (OSError, AttributeError):       # platforms without getloadavg
         return False
 
 
 def default_workers(device: torch.device | str | None = None) -> int:
-    """Worker threads for CPU tensors: ``torch.get_num_threads()``, or 1 on a busy machine or an accelerator."""
-    if device is not None and torch.device(device).type != "cpu":
-        return 1
-    threads = max(1, torch.get_num_threads())
-    return 1 if threads > 1 and machine_busy() else threads
+    """Worker threads sharing tiles or chunks by default: 1 (see the module docstring)."""
+    return 1
+
+
+def cpu_guard(device: torch.device | str | None = None):
+    """Context: one intra-op thread when the machine is busy (CPU only), else nothing changes."""
+    if (device is None or torch.device(device).type == "cpu") and torch.get_num_threads() > 1 \
+            and machine_busy():
+        return intraop_threads(1)
+    return nullcontext()
 
 
 def _edges(n: int, parts: int) -> list[int]:
@@ -107,10 +124,22 @@ def plan_tiles(n1: int, n2: int, *, symmetric: bool, workers: int = 1,
             nb2 = nb1
     e1, e2 = _edges(n1, nb1), _edges(n2, nb2)
     tiles = [(e1[i], e1[i + 1], e2[j], e2[j + 1]) for i in range(nb1) for j in range(nb2)
-             if not symmetric or j >= i]
+             if not symmetric or j > i]
+    if symmetric:
+        for i in range(nb1):
+            tiles.extend(_split_diagonal(e1[i], e1[i + 1], max(1, min_tile // 2)))
     tiles.sort(key=lambda t: -(t[1] - t[0]) * (t[3] - t[2]))
     side = max(max(e1[i + 1] - e1[i] for i in range(nb1)), max(e2[j + 1] - e2[j] for j in range(nb2)))
     return tiles, side
+
+
+def _split_diagonal(r0: int, r1: int, smallest: int) -> list[Tile]:
+    """A diagonal tile as two diagonal halves and one off-diagonal half (recursively, down to
+    ``smallest`` rows): the GEMM work of a diagonal block falls from all of it towards half."""
+    if r1 - r0 < 2 * smallest:
+        return [(r0, r1, r0, r1)]
+    mid = (r0 + r1) // 2
+    return [(r0, mid, mid, r1)] + _split_diagonal(r0, mid, smallest) + _split_diagonal(mid, r1, smallest)
 
 
 @contextmanager
@@ -146,17 +175,14 @@ def run_shared(items: Sequence[T], work: Callable[[Iterable[T]], object], worker
 
     Each call of ``work`` receives an iterator that yields the next unclaimed
     item until none is left; it returns one result per worker.  With one
-    worker (or one item) ``work`` runs on the calling thread, with torch's
-    thread setting untouched unless the machine is busy (:func:`machine_busy`:
-    then one intra-op thread); otherwise torch runs single-threaded inside the
-    workers (restored afterwards).  An exception in a worker is re-raised.
+    worker (or one item) ``work`` runs on the calling thread under
+    :func:`cpu_guard`; otherwise torch runs single-threaded inside the workers
+    (restored afterwards).  An exception in a worker is re-raised.
     """
     workers = max(1, min(int(workers), len(items)))
     if workers == 1:
-        if torch.get_num_threads() > 1 and machine_busy():
-            with intraop_threads(1):          # a busy machine: torch's own threads would stall too
-                return [work(iter(items))]
-        return [work(iter(items))]
+        with cpu_guard():
+            return [work(iter(items))]
     take = _shared_queue(items)
     with intraop_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="ntk") as pool:
         futures = [pool.submit(lambda: work(take())) for _ in range(workers)]

@@ -260,10 +260,10 @@ def capture_factors(
     chunk_size
         Samples per forward/backward pass (all at once when ``None``).
     workers
-        Threads sharing the chunks (default ``torch.get_num_threads()`` on a
-        CPU; see :mod:`spectral_probe.ntk.parallel`).  With more than one
-        worker and ``tensors=None`` the samples are split into at least one
-        chunk per worker, each run with one intra-op thread.
+        Python threads sharing the chunks (default 1; see
+        :mod:`spectral_probe.ntk.parallel`).  With more than one worker and
+        ``tensors=None`` the samples are split into at least one chunk per
+        worker, each run with one intra-op thread.
 
     Returns
     -------
@@ -414,8 +414,8 @@ def structured_kernel_sum(factors1, factors2=None, trace_outputs: bool = True,
     trace_outputs
         Sum over outputs (shape ``(N1, N2)``) or full kernel ``(N1, N2, C, C)``.
     workers
-        Threads sharing the kernel's tiles on a CPU (default
-        ``torch.get_num_threads()``; see :mod:`spectral_probe.ntk.parallel`).
+        Python threads sharing the kernel's tiles (default 1: torch's own
+        threads run each GEMM; see :mod:`spectral_probe.ntk.parallel`).
 
     Returns
     -------
