@@ -150,12 +150,13 @@ def test_target_scales_follow_train_and_forecast(tmp_path):
     spec, target = make_run("siren2", "synthetic:broadband", "quick", num_samples=256)
     out = tmp_path / "t.h5"
     res = _run("--target", "synthetic:broadband", "--num-samples", "256", "--width", "16", "--depth", "2",
-               "--forecast", "30", "--out", str(out))
+               "--forecast", "30", "--calibrate", "5", "--out", str(out))
     assert res.exit_code == 0, res.output
     s0, s1 = spec.model_kwargs["s0"], spec.model_kwargs["s1"]
     assert f"WINNER scales s0 = {s0:.4g} (from the target's psi = {spec.psi:.4f} via Eqn 11" in res.output
     assert f"x N/150,000 = {256 / 150_000:.4g} (quick preset crop)), s1 = {s1:.4g}" in res.output
     assert "the target has" in res.output and "forecast (linearised dynamics" in res.output
+    assert "learning-rate scale fitted on the first 5 epochs of an actual run" in res.output
     fc = xr.open_dataset(out, engine="h5netcdf", group="forecast").load()
     assert fc["psnr"].shape == (30,) and fc.attrs["optimizer"] == "adam"
     assert abs(float(fc["psnr"][0]) - target.zero_psnr()) < 3.0     # the initial output is small

@@ -229,7 +229,7 @@ def _check_options(opts: dict) -> None:
         check_output_path(opts["plot"], "--plot")
 
 
-def _calibrated_scale(model, target, setup, fc_epochs, calibrate, optimizer, measure):
+def _calibrated_scale(model, target, setup, calibrate, optimizer, measure):
     """Train a copy of the model for ``calibrate`` epochs and fit the forecast's learning-rate scale."""
     import copy
 
@@ -364,8 +364,7 @@ def _forecast(model, coords, target, setup, result, opts):
     cfg = setup.train
     scale = 1.0
     if opts["calibrate"]:
-        scale = _calibrated_scale(model, target, setup, opts["forecast"], opts["calibrate"],
-                                  opts["forecast_optimizer"], measure)
+        scale = _calibrated_scale(model, target, setup, opts["calibrate"], opts["forecast_optimizer"], measure)
         click.echo(f"learning-rate scale fitted on the first {opts['calibrate']} epochs of an actual run: {scale:.4g}")
     lrs = lr_schedule(cfg.lr, opts["forecast"], cfg.lr_step, cfg.lr_gamma)
     return linearised_forecast(measure, lrs, n_params=count_parameters(model), optimizer=opts["forecast_optimizer"],

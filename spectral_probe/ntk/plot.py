@@ -172,7 +172,8 @@ def _forecast_panels(fig, ax_psnr, ax_map, fc, actual=None):
         ax_map.set_axis_off()
         return
     edges = fc.band_edges
-    data = np.ma.masked_invalid(fc.band_remaining.T)
+    raw = fc.band_remaining.T
+    data = np.ma.masked_invalid(np.where(raw <= 1.05, np.minimum(raw, 1.0), raw))   # red: grew by > 5 %
     e = fc.band_epochs
     import matplotlib
 
@@ -181,7 +182,7 @@ def _forecast_panels(fig, ax_psnr, ax_map, fc, actual=None):
                            cmap=cmap, vmin=0, vmax=1, shading="flat")
     ax_map.set_xlabel("epoch")
     ax_map.set_ylabel("frequency band / Nyquist")
-    ax_map.set_title("share of each band's residual left (red: grew; grey: no residual)", fontsize=8)
+    ax_map.set_title("share of each band's residual left (red: grew > 5 %; grey: no residual)", fontsize=8)
     fig.colorbar(im, ax=ax_map, shrink=0.8, extend="max")
 
 
