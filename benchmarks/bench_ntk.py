@@ -1,11 +1,13 @@
 """NTK engine benchmark: SIREN 4x256, float32, CPU, everything measured side by side in one run.
 
-Sections (each runs in its own subprocess so that its peak memory is its own):
+Sections (each runs in its own subprocess so that its peak memory and thread setting are its own):
 
-* ``kernel``   -- N=1024: structured route vs torch.func ``vmap(jacrev)`` + einsum (the PyTorch
-  NTK tutorial's Jacobian contraction), our jacrev route and nngeometry's dense NTK
-  (``GramMatrix`` with ``FMatDense``); relative Frobenius error of each against a float64
-  brute-force Jacobian.
+* ``kernel``   -- N=1024 and 4096, torch with 1 and 2 threads: the structured route against a plain
+  layerwise route (one full ``(G G^T) * (A A^T)`` per layer, no tiles, no symmetry) and nngeometry's
+  dense NTK (``GramMatrix`` with ``FMatDense``), repeats interleaved, medians and ratios.
+* ``accuracy`` -- N=1024: every route's relative Frobenius error against a float64 brute-force
+  Jacobian, plus torch.func ``vmap(jacrev)`` + einsum (the PyTorch NTK tutorial) and our jacrev route.
+* ``ntvp``     -- peak resident memory of the ntvp kernel against its stated budget, N=256-2048.
 * ``dense``    -- N=16384: dense structured NTK + float64 ``eigh``; peak memory; then the
   matrix-free top-64 (Lanczos over structured NTK-vector products, no kernel) compared with it.
 * ``spectrum`` -- N=150,000: ``S(k)`` without forming Theta (exact, and with the certified
@@ -14,13 +16,15 @@ Sections (each runs in its own subprocess so that its peak memory is its own):
 Usage::
 
     python benchmarks/bench_ntk.py                      # all sections
-    python benchmarks/bench_ntk.py --sections kernel    # one section
+    python benchmarks/bench_ntk.py --sections kernel    # the speed targets, one command (markdown table)
+    python benchmarks/bench_ntk.py --sections kernel --kernel-n 1024 --threads 2 --repeats 21
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -77,13 +81,25 @@ def _rel(a, b):
     return float((a.double() - b.double()).norm() / b.double().norm())
 
 
-def section_kernel(n=1024, repeats=15):
+def plain_layerwise(model, x):
+    """The same layerwise formula without tiles or symmetry: per layer one full ``(G G^T) * (A A^T)``."""
+    from spectral_probe.ntk.structured import capture_factors, structured_kernels
+    factors = capture_factors(model, x, None, workers=1)
+    kernels = structured_kernels(factors)
+    total = None
+    for k in kernels.values():
+        total = k if total is None else total.add_(k)
+    return total
+
+
+def section_accuracy(n=1024):
     from spectral_probe.ntk import empirical_ntk
     model, x = _siren(), _grid(n)
     ref = tutorial_ntk(_siren().double(), x.double(), x.double())       # float64 brute force
-    res = {"n": n}
+    res = {"n": n, "threads": torch.get_num_threads()}
     runs = {
         "structured": lambda: empirical_ntk(model, x, implementation="structured"),
+        "plain_layerwise": lambda: plain_layerwise(model, x),
         "tutorial_vmap_jacrev_einsum": lambda: tutorial_ntk(model, x, x),
         "ours_jacrev": lambda: empirical_ntk(model, x, implementation="jacrev", chunk_size=256),
     }
@@ -92,26 +108,53 @@ def section_kernel(n=1024, repeats=15):
         runs["nngeometry_dense"] = lambda: nngeometry_ntk(model, x)
     except Exception as exc:  # noqa: BLE001 - report any import failure
         res["nngeometry_error"] = f"{type(exc).__name__}: {exc}"
-    fast = [name for name in ("structured", "nngeometry_dense") if name in runs]
-    times = {name: [] for name in fast}
-    outs = {name: runs[name]() for name in fast}                  # warm-up
-    for _ in range(repeats):                                      # interleaved: same machine load
-        for name in fast:
+    for name, fn in runs.items():
+        med, best, out = _time(fn, 1)
+        res[name] = {"s": med, "rel_fro_err_vs_f64": _rel(out, ref)}
+    return res
+
+
+def section_kernel_one(n, threads, repeats):
+    """One (N, threads) cell of the kernel section, in its own process."""
+    torch.set_num_threads(threads)
+    from spectral_probe.ntk import empirical_ntk
+    model, x = _siren(), _grid(n)
+    runs = {"structured": lambda: empirical_ntk(model, x, implementation="structured"),
+            "plain_layerwise": lambda: plain_layerwise(model, x)}
+    try:
+        import nngeometry  # noqa: F401
+        runs["nngeometry"] = lambda: nngeometry_ntk(model, x)
+    except Exception as exc:  # noqa: BLE001
+        nng_error = f"{type(exc).__name__}: {exc}"
+    else:
+        nng_error = None
+    ref = runs["structured"]()
+    for fn in runs.values():                                   # warm-up
+        fn()
+    times = {name: [] for name in runs}
+    load = [os.getloadavg()[0]]
+    for _ in range(repeats):                                   # interleaved: the same machine load for all
+        for name, fn in runs.items():
             t0 = time.perf_counter()
-            outs[name] = runs[name]()
+            out = fn()
             times[name].append(time.perf_counter() - t0)
-    for name in fast:
-        res[name] = {"median_s": statistics.median(times[name]), "best_s": min(times[name]),
-                     "rel_fro_err_vs_f64": _rel(outs[name], ref)}
+        load.append(os.getloadavg()[0])
+    res = {"n": n, "threads": torch.get_num_threads(), "repeats": repeats, "load_min": min(load),
+           "load_max": max(load), "nngeometry_error": nng_error}
     for name in runs:
-        if name not in fast:
-            med, best, out = _time(runs[name], 1)
-            res[name] = {"median_s": med, "best_s": best, "rel_fro_err_vs_f64": _rel(out, ref)}
+        res[name] = {"median_s": statistics.median(times[name]), "best_s": min(times[name])}
+    # per repeat, the ratio of each route to the structured one measured right next to it
     for name in runs:
         if name != "structured":
-            res[name]["structured_speedup"] = res[name]["median_s"] / res["structured"]["median_s"]
-            res[name]["structured_speedup_best"] = res[name]["best_s"] / res["structured"]["best_s"]
+            ratios = [t / s for t, s in zip(times[name], times["structured"])]
+            res[name]["ratio_median"] = statistics.median(ratios)
+    res["agree"] = _rel(plain_layerwise(model, x), ref)
+    del out
     return res
+
+
+KERNEL_N = (1024, 4096)
+KERNEL_THREADS = (1, 2)
 
 
 def section_dense(n=16384, k=64):
@@ -158,39 +201,104 @@ def section_spectrum(n=150_000):
     return res
 
 
-SECTIONS = {"kernel": section_kernel, "dense": section_dense, "spectrum": section_spectrum}
+def section_ntvp(ns=(256, 512, 1024, 2048)):
+    """Peak RSS of the ntvp kernel (SIREN 2x16, float32) against its stated budget, one child per N."""
+    child = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "_ntvp_child.py")
+    rows = []
+    for n in ns:
+        proc = subprocess.run([sys.executable, child, str(n)], capture_output=True, text=True)
+        if proc.returncode:
+            rows.append({"n": n, "error": proc.stderr.strip().splitlines()[-1:]})
+            continue
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {"rows": rows}
+
+
+SECTIONS = {"kernel": None, "accuracy": section_accuracy, "dense": section_dense, "spectrum": section_spectrum,
+            "ntvp": section_ntvp}
+
+
+def _print_kernel(cells):
+    print("\n== kernel: SIREN 4x256, float32, CPU; medians of interleaved repeats ==")
+    print("| N | threads | structured | plain layerwise | nngeometry | plain / structured | "
+          "nngeometry / structured | load (1-min avg) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in cells:
+        if "error" in r:
+            print(f"| {r['n']} | {r['threads']} | FAILED: {r['error']} | | | | | |")
+            continue
+        nng = r.get("nngeometry")
+        print(f"| {r['n']} | {r['threads']} | {r['structured']['median_s']:.3f} s | "
+              f"{r['plain_layerwise']['median_s']:.3f} s | " + (f"{nng['median_s']:.3f} s" if nng else "n/a") +
+              f" | {r['plain_layerwise']['ratio_median']:.2f}x | " +
+              (f"{nng['ratio_median']:.2f}x" if nng else "n/a") + f" | {r['load_min']:.1f}-{r['load_max']:.1f} |")
+        if r.get("nngeometry_error"):
+            print(f"  nngeometry skipped: {r['nngeometry_error']}")
 
 
 def _print(name, r):
     print(f"\n== {name} ==")
-    if name == "kernel":
-        print(f"N={r['n']}, SIREN {DEPTH}x{WIDTH}, float32, {torch.get_num_threads()} threads")
+    if name == "accuracy":
+        print(f"N={r['n']}, SIREN {DEPTH}x{WIDTH}, float32, {r['threads']} threads, one call each")
         for key, v in r.items():
             if isinstance(v, dict):
-                extra = (f"  structured {v['structured_speedup']:.1f}x faster (median), "
-                         f"{v['structured_speedup_best']:.1f}x (best)") if "structured_speedup" in v else ""
-                print(f"  {key:30s} median {v['median_s']:8.3f} s  best {v['best_s']:8.3f} s  "
-                      f"rel.err {v['rel_fro_err_vs_f64']:.2e}{extra}")
+                print(f"  {key:30s} {v['s']:8.3f} s  rel.err {v['rel_fro_err_vs_f64']:.2e}")
         if "nngeometry_error" in r:
             print(f"  nngeometry skipped: {r['nngeometry_error']}")
+    elif name == "ntvp":
+        print("| N | chunk | stated budget | measured peak RSS | measured / stated |")
+        print("| --- | --- | --- | --- | --- |")
+        for row in r["rows"]:
+            if "error" in row:
+                print(f"| {row['n']} | failed: {row['error']} | | | |")
+            else:
+                print(f"| {row['n']} | {row['chunk']} | {row['need'] / 2**20:.1f} MiB | "
+                      f"{row['measured'] / 2**20:.1f} MiB | {row['measured'] / row['need']:.2f} |")
     else:
         print(json.dumps(r, indent=1))
+
+
+def _child(args):
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode:
+        return None, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]), None
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=list(SECTIONS))
-    ap.add_argument("--child", choices=list(SECTIONS), help=argparse.SUPPRESS)
+    ap.add_argument("--kernel-n", nargs="+", type=int, default=list(KERNEL_N))
+    ap.add_argument("--threads", nargs="+", type=int, default=list(KERNEL_THREADS))
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="Interleaved repeats per kernel cell (default 15 at N <= 1024, 5 above).")
+    ap.add_argument("--child", choices=[k for k in SECTIONS if k != "kernel"], help=argparse.SUPPRESS)
+    ap.add_argument("--kernel-cell", nargs=3, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(SECTIONS[args.child]()))
         return
+    if args.kernel_cell:
+        print(json.dumps(section_kernel_one(*args.kernel_cell)))
+        return
+    print(f"uptime load before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}; torch {torch.__version__}, "
+          f"{os.cpu_count()} CPUs")
     for name in args.sections:
-        proc = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True, text=True)
-        if proc.returncode:
-            print(f"\n== {name} == FAILED\n{proc.stderr[-3000:]}")
+        if name == "kernel":
+            cells = []
+            for n in args.kernel_n:
+                for threads in args.threads:
+                    reps = args.repeats or (15 if n <= 1024 else 5)
+                    r, err = _child([sys.executable, __file__, "--kernel-cell", str(n), str(threads), str(reps)])
+                    cells.append(r if r else {"n": n, "threads": threads, "error": err.strip().splitlines()[-1]})
+            _print_kernel(cells)
             continue
-        _print(name, json.loads(proc.stdout.strip().splitlines()[-1]))
+        r, err = _child([sys.executable, __file__, "--child", name])
+        if r is None:
+            print(f"\n== {name} == FAILED\n{err}")
+            continue
+        _print(name, r)
+    print(f"\nuptime load after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -179,6 +179,9 @@ def test_ntk_command_on_a_saved_state(finished_run, tmp_path):
     ds = sp.open_run(tmp_path / "ntk.h5", "ntk")
     top = np.sort(np.linalg.eigvalsh(theta.numpy()))[::-1][:4]
     np.testing.assert_allclose(ds["eigenvalues"].values[:4], top, rtol=1e-6)
+    assert ds.attrs["config"] and "state at step" in res.output
+    mixed = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--s0", "3", "--n", "64"])
+    assert mixed.exit_code == 2 and "--run takes the model and grid from the run file; drop --n, --s0" in mixed.output
 
 
 # --------------------------------------------------------------------------- the CLI on Ctrl-C

@@ -139,4 +139,5 @@ def test_spectrum_without_kernel_float32_close_to_float64():
     assert s64.values.shape == (251,)
     assert float((s32.values - s64.values).abs().max()) < 1e-5 * float(s64.values.max())
     with pytest.raises(ValueError, match="implementation='jacrev'"):
-        spectrum_without_kernel(torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.Dropout()), x)
+        spectrum_without_kernel(torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.Dropout()), x,
+                                implementation="structured")

@@ -9,10 +9,13 @@
   the kernel, or from Jacobian factors without the kernel
   (:func:`spectrum_without_kernel`); the DFT normalisation and the conversion
   to the authors' figures are documented there.
-* :func:`analyze_ntk` / :func:`ntk_dataset` -- one-call pipeline and xarray output.
-* :class:`NTKSnapshot` -- training callback recording S(k) every M epochs.
-* :func:`paused_hooks` -- alias of :func:`spectral_probe.hooks.paused` (``paused(model)``
-  detaches the model's forward hooks during NTK computations).
+* :mod:`spectral_probe.ntk.spectrum2d` -- S(k) on 2-D grids and its radial profile.
+* :func:`analyze_ntk` / :func:`ntk_dataset` -- one-call pipeline (1-D or 2-D grids) and xarray output.
+* :mod:`spectral_probe.ntk.forecast` -- linearised training dynamics (Eqns 3-4):
+  :func:`forecast_fit`, :func:`linearised_forecast`, :class:`Forecast`.
+* :class:`NTKSnapshot` -- training callback recording S(k) (and forecasts) every M epochs.
+* :func:`paused_hooks` -- silence probes' forward hooks during NTK computations.
+* :mod:`spectral_probe.ntk.plot` -- figures (imports matplotlib; not loaded here).
 """
 
 from ..hooks import paused as paused_hooks
@@ -20,11 +23,16 @@ from .analysis import NTKResult, analyze_ntk, spectrum_without_kernel
 from .eig import NTKEigen, decay_profile, ntk_eigh, ntk_topk
 from .empirical import Implementation, count_parameters, empirical_ntk, resolve_implementation
 from .memory import DenseKernelTooLarge
-from .operator import NTKOperator, ntk_operator
+from .forecast import Forecast, forecast_fit, linearised_forecast, lr_schedule
+from .measure import SpectralMeasure, lanczos_measure, measure_from_eigen
+from .operator import NTKOperator, ntk_operator, spectrum_from_operator
 from .spectrum import (authors_convention, high_frequency_share, normalized_kernel,
                        spectrum_from_eigenpairs, spectrum_from_factors, spectrum_from_kernel,
                        two_sided)
-from .structured import LayerFactors, capture_factors, structured_layers, supports_structured
+from .spectrum2d import high_frequency_share_2d, radial_profile, spectrum2d_from_eigenpairs, \
+    spectrum2d_from_kernel
+from .structured import LayerFactors, StructuredUnsupported, capture_factors, structured_layers, \
+    supports_structured
 
 __all__ = [
     "Implementation", "empirical_ntk", "resolve_implementation", "count_parameters",
@@ -33,6 +41,9 @@ __all__ = [
     "spectrum_without_kernel", "two_sided", "authors_convention", "high_frequency_share",
     "normalized_kernel", "NTKResult", "analyze_ntk", "paused_hooks", "DenseKernelTooLarge",
     "LayerFactors", "capture_factors", "structured_layers", "supports_structured", "NTKSnapshot",
+    "StructuredUnsupported", "spectrum_from_operator", "spectrum2d_from_eigenpairs", "spectrum2d_from_kernel",
+    "radial_profile", "high_frequency_share_2d", "Forecast", "forecast_fit", "linearised_forecast",
+    "lr_schedule", "SpectralMeasure", "lanczos_measure", "measure_from_eigen",
 ]
 
 

@@ -16,6 +16,7 @@ import torch
 
 from .memory import check_memory
 from .operator import NTKOperator
+from .parallel import cpu_guard
 
 __all__ = ["NTKEigen", "ntk_eigh", "ntk_topk", "decay_profile", "roundoff_tolerance"]
 
@@ -184,7 +185,8 @@ def ntk_topk(
                  alternative="lower k")
     start = op.matvecs
     if method == "lanczos":
-        values, vectors = _lanczos(op, k, tol, seed, ncv)
+        with cpu_guard(op.device):            # many small products: one thread on a busy machine
+            values, vectors = _lanczos(op, k, tol, seed, ncv)
     else:
         raise ValueError(f"unknown method {method!r}; valid: 'lanczos'")
     return _finish(values, vectors, op.n, op.dtype, method, op.matvecs - start)

@@ -16,12 +16,15 @@ from enum import Enum
 
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev, jvp, vjp, vmap
+from torch.func import jacrev, vmap
 
-from ..hooks import paused
+from .functional import call_with
+from ..hooks import paused as paused_hooks
 from .memory import check_memory
-from .structured import capture_factors, structured_kernel_sum, structured_kernels, \
-    structured_layers, supports_structured
+from .ntvp import ntvp_kernels, plan_ntvp, saved_bytes_per_sample
+from .parallel import cpu_guard
+from .structured import StructuredUnsupported, capture_factors, structured_kernel_sum, \
+    structured_kernels, structured_layers, supports_structured
 
 __all__ = ["Implementation", "empirical_ntk", "resolve_implementation", "prepare_tensors",
            "check_parameters", "check_inputs", "count_parameters", "output_channels", "RealView"]
@@ -43,8 +46,12 @@ class Implementation(str, Enum):
       Never stores a Jacobian; slow for a full kernel (one product per column)
       but the building block of matrix-free eigensolvers
       (:func:`spectral_probe.ntk.ntk_operator`).  Best for very large models
-      or when only a few products are needed.
-    * ``AUTO`` -- ``STRUCTURED`` when the model allows it, else ``JACREV``.
+      or when only a few products are needed.  Columns are batched in chunks
+      sized from a measured memory model (:mod:`spectral_probe.ntk.ntvp`).
+    * ``AUTO`` -- ``STRUCTURED`` when the model passes its static check, else
+      ``JACREV``; if the structured route still refuses while recording (a
+      layer that runs twice in one forward pass), ``JACREV`` takes over.
+      Every trainable parameter is covered either way.
     """
 
     AUTO = "auto"
@@ -79,6 +86,11 @@ def check_parameters(model: nn.Module) -> None:
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameter; the NTK is zero")
+    flat = torch.cat([torch.view_as_real(p.detach()).reshape(-1) if p.is_complex() else p.detach().reshape(-1)
+                      for _, p in trainable if p.is_floating_point() or p.is_complex()]) \
+        if len({p.device for _, p in trainable}) == 1 else None
+    if flat is not None and bool(torch.isfinite(flat).all()):
+        return                                     # one check instead of one per parameter
     for name, p in trainable:
         if not torch.isfinite(p.detach()).all():
             raise ValueError(f"parameter {name!r} contains NaN or infinite values; "
@@ -153,6 +165,7 @@ class RealView:
     def __init__(self, model: nn.Module, params: dict[str, torch.Tensor], others: dict) -> None:
         self.model = model
         self.others = others
+        self._modules = list(model.modules())
         self.complex_keys = {k for k, v in params.items() if v.is_complex()}
         self.real = {k: torch.view_as_real(v.detach()).clone() if k in self.complex_keys else v.detach()
                      for k, v in params.items()}
@@ -161,14 +174,14 @@ class RealView:
         """Model output ``(N, C)`` at ``x`` with parameters given in real form."""
         p = {k: torch.complex(v[..., 0], v[..., 1]) if k in self.complex_keys else v
              for k, v in real_params.items()}
-        out = functional_call(self.model, (p, self.others), (x,))
+        out = call_with(self.model, (p, self.others), (x,), self._modules)
         return out.unsqueeze(1) if out.dim() == 1 else out
 
 
 def output_channels(model: nn.Module, x: torch.Tensor, params: dict, others: dict) -> int:
     """Number of output channels ``C``, from one forward pass on ``x[:1]`` (hooks paused)."""
-    with paused(model), torch.no_grad():
-        out = functional_call(model, ({**params, **others},), (x[:1],))
+    with paused_hooks(model), torch.no_grad():
+        out = call_with(model, ({**params, **others},), (x[:1],))
     return 1 if out.dim() == 1 else int(out.shape[1])
 
 
@@ -196,31 +209,6 @@ def _jacrev_kernels(view, x1, x2, trace, chunk_size, per_layer):
         term = _contract(j1[k], j2[k], trace)
         out[key] = term if key not in out else out[key].add_(term)
     return out
-
-
-def _ntvp_kernels(view, x1, x2, trace, chunk_size, per_layer):
-    x2 = x1 if x2 is None else x2
-    with torch.no_grad():
-        c = view.call(view.real, x1[:1]).shape[1]
-    groups = sorted({_group(k) for k in view.real}) if per_layer else ["total"]
-    _, vjp_fn = vjp(lambda p: view.call(p, x1), view.real)
-
-    def column(vec):
-        (ct,) = vjp_fn(vec)
-        outs = []
-        for grp in groups:
-            tangent = ct if grp == "total" else \
-                {k: v if _group(k) == grp else torch.zeros_like(v) for k, v in ct.items()}
-            outs.append(jvp(lambda p: view.call(p, x2), (view.real,), (tangent,))[1])
-        return torch.stack(outs)
-
-    n1 = x1.shape[0]
-    basis = torch.eye(n1 * c, dtype=x1.dtype, device=x1.device).reshape(n1 * c, n1, c)
-    cols = vmap(column, chunk_size=chunk_size)(basis)            # (n1*c, G, n2, c)
-    cols = cols.reshape(n1, c, len(groups), x2.shape[0], c).permute(2, 0, 3, 1, 4)  # G,n1,n2,c,c'
-    if trace:
-        cols = cols.diagonal(dim1=-2, dim2=-1).sum(-1)
-    return {g: cols[i] for i, g in enumerate(groups)}
 
 
 def empirical_ntk(
@@ -278,31 +266,59 @@ def empirical_ntk(
         check_inputs(x2, "x2")
     check_parameters(model)
     impl = resolve_implementation(model, implementation)
+    requested = Implementation(implementation)
     params, others, dtype = prepare_tensors(model, dtype, device=x1.device)
     x1 = x1.to(dtype)
     x2 = None if x2 is None else x2.to(dtype)
+    if impl is Implementation.STRUCTURED:
+        try:
+            return _structured(model, x1, x2, params, others, dtype, trace_outputs, chunk_size,
+                               per_layer, max_bytes)
+        except StructuredUnsupported:
+            if requested is not Implementation.AUTO:
+                raise
+            impl = Implementation.JACREV          # auto: the runtime check refused; fall back
+    view = RealView(model, params, others)
     c = output_channels(model, x1, params, others)
-    n2 = x1.shape[0] if x2 is None else x2.shape[0]
+    n1, n2 = x1.shape[0], (x1.shape[0] if x2 is None else x2.shape[0])
     item = torch.finfo(dtype).bits // 8
-    outs = 1 if trace_outputs else c * c
-    kernel_bytes = x1.shape[0] * n2 * outs * item
-    what = f"a dense {x1.shape[0]}x{n2} {str(dtype).replace('torch.', '')} NTK"
-    need = kernel_bytes * (3 if impl is Implementation.STRUCTURED else 2)
-    if impl is Implementation.JACREV:
-        need += (x1.shape[0] + (0 if x2 is None else n2)) * c * count_parameters(model) * item
-        what += " with its Jacobians"
-    check_memory(need, what, device=x1.device, max_bytes=max_bytes)
-    with paused(model):
-        if impl is Implementation.STRUCTURED:
-            own = all(p.dtype == params[n].dtype and p.device == params[n].device
-                      for n, p in model.named_parameters() if p.requires_grad)
-            tensors = None if own else {**params, **others}   # no copy when nothing is cast
-            f1 = capture_factors(model, x1, tensors, chunk_size)
-            f2 = None if x2 is None else capture_factors(model, x2, tensors, chunk_size)
-            if per_layer:
-                return structured_kernels(f1, f2, trace_outputs)
-            return structured_kernel_sum(f1, f2, trace_outputs)
-        view = RealView(model, params, others)
-        route = _jacrev_kernels if impl is Implementation.JACREV else _ntvp_kernels
-        kernels = route(view, x1, x2, trace_outputs, chunk_size, per_layer)
+    kernel_bytes = n1 * n2 * (1 if trace_outputs else c * c) * item
+    groups = sorted({_group(k) for k in view.real}) if per_layer else ["total"]
+    with paused_hooks(model):
+        if impl is Implementation.JACREV:
+            need = 2 * kernel_bytes * len(groups) + (n1 + (0 if x2 is None else n2)) * c \
+                * count_parameters(model) * item
+            check_memory(need, f"a dense {n1}x{n2} {_name(dtype)} NTK with its Jacobians",
+                         device=x1.device, max_bytes=max_bytes)
+            kernels = _jacrev_kernels(view, x1, x2, trace_outputs, chunk_size, per_layer)
+        else:
+            per_sample = saved_bytes_per_sample(view.call, view.real, x1)
+            plan = plan_ntvp(n1, n2, n1 * c, per_sample, count_parameters(model), item,
+                             kernel_bytes * len(groups), chunk_size=chunk_size, device=x1.device,
+                             max_bytes=max_bytes)
+            kernels = ntvp_kernels(view.call, view.real, x1, x2, c, groups, _group, trace_outputs,
+                                   plan.chunk)
     return kernels if per_layer else kernels["total"]
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _structured(model, x1, x2, params, others, dtype, trace_outputs, chunk_size, per_layer, max_bytes):
+    c = 1 if trace_outputs else output_channels(model, x1, params, others)
+    n1, n2 = x1.shape[0], (x1.shape[0] if x2 is None else x2.shape[0])
+    item = torch.finfo(dtype).bits // 8
+    kernel_bytes = n1 * n2 * (1 if trace_outputs else c * c) * item
+    copies = len(structured_layers(model)) + 1 if per_layer else (1 if trace_outputs else 3)
+    check_memory(kernel_bytes * copies, f"a dense {n1}x{n2} {_name(dtype)} NTK", device=x1.device,
+                 max_bytes=max_bytes)
+    with cpu_guard(x1.device):     # one thread-count decision for capture and kernel (capture pauses hooks)
+        own = all(p.dtype == params[n].dtype and p.device == params[n].device
+                  for n, p in model.named_parameters() if p.requires_grad)
+        tensors = None if own else {**params, **others}   # no copy when nothing is cast
+        f1 = capture_factors(model, x1, tensors, chunk_size)
+        f2 = None if x2 is None else capture_factors(model, x2, tensors, chunk_size)
+        if per_layer:
+            return structured_kernels(f1, f2, trace_outputs)
+        return structured_kernel_sum(f1, f2, trace_outputs)

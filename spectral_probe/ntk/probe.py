@@ -11,6 +11,11 @@ With a run file, rows are streamed as a trajectory group (``step`` = epoch)::
 >>> with TrajectoryWriter("run.h5", config=cfg) as w:
 ...     fit(model, target, probes=[TrainingRecorder(w), NTKSnapshot(every=50, writer=w)])
 >>> open_run("run.h5", "ntk")["spectrum"]  # (step, k)
+
+With ``forecast=H`` every snapshot also predicts the next ``H`` epochs' PSNR
+from the kernel and residual at that moment (linearised dynamics, paper Eqns
+3-4; :mod:`spectral_probe.ntk.forecast`), so forecasts made at epoch 0, M, 2M,
+... can be set against what happened: ``forecast_psnr (epoch, horizon)``.
 """
 
 from __future__ import annotations
@@ -23,14 +28,12 @@ import xarray as xr
 
 from ..cadence import check_every, completed_epochs, is_due
 from ..training import Callback
-from ..validation import nonnegative_int, positive_int
+from ..validation import check_known, nonnegative_int, positive_int
 from .dataset import NORMALISATION, spectrum_coords
 from .eig import ntk_topk
-from .empirical import empirical_ntk
 from .operator import ntk_operator
-from .spectrum import authors_convention, high_frequency_share, spectrum_from_kernel, two_sided
+from .spectrum import authors_convention, high_frequency_share, two_sided
 from .analysis import spectrum_without_kernel
-from .structured import supports_structured
 
 __all__ = ["NTKSnapshot"]
 
@@ -58,17 +61,32 @@ class NTKSnapshot(Callback):
         A :class:`~spectral_probe.store.TrajectoryWriter` (still in its declare
         phase at ``on_fit_start``) and the group to stream rows into: variables
         ``spectrum (step, k)``, ``trace``, ``high_frequency_share``, ``seconds``
-        and, with ``top_k``, ``eigenvalues (step, mode)``; ``step`` is the epoch.
-        Rows are appended at epoch ends, after every callback has declared its
-        group.
+        and, with ``top_k``, ``eigenvalues (step, mode)``, with ``forecast``,
+        ``forecast_psnr (step, horizon)``; ``step`` is the epoch.  Rows are
+        appended at epoch ends, after every callback has declared its group.
+    forecast
+        Horizon ``H`` (epochs) of a linearised-dynamics PSNR forecast made at
+        every snapshot; 0 = off.  It uses the snapshot's grid, the run's
+        learning-rate schedule and Adam's current second moment
+        (``optimizer="adam"``), ``lanczos_steps`` products per snapshot
+        (single-channel 1-D targets; with ``stride > 1`` the forecast is that
+        of the subsampled problem).
     """
 
     def __init__(self, every: int = 50, *, top_k: int = 0, stride: int = 1, rtol: float = 0.0,
                  dtype: torch.dtype | None = None, at_start: bool = True,
-                 writer=None, group: str = "ntk") -> None:
+                 writer=None, group: str = "ntk", forecast: int = 0,
+                 forecast_optimizer: str = "adam", lanczos_steps: int = 128) -> None:
+        from .forecast import OPTIMIZERS
+
         check_every(every)
         positive_int(stride, "stride")
         nonnegative_int(top_k, "top_k")
+        self.forecast = nonnegative_int(forecast, "forecast")
+        self.lanczos_steps = positive_int(lanczos_steps, "lanczos_steps")
+        check_known([forecast_optimizer], OPTIMIZERS, "forecast_optimizer", exc=ValueError)
+        self.forecast_optimizer = forecast_optimizer
+        self.forecasts: list[np.ndarray] = []
         self.every, self.top_k, self.stride, self.rtol = every, top_k, stride, float(rtol)
         self.dtype, self.at_start, self.writer, self.group = dtype, at_start, writer, group
         self.epochs: list[int] = []
@@ -83,20 +101,24 @@ class NTKSnapshot(Callback):
         self.n = len(range(0, state.coords.shape[0], self.stride))
         if self.top_k >= self.n:
             raise ValueError(f"top_k={self.top_k} must be below the {self.n} grid points used")
+        if self.forecast and (state.values.shape[1] != 1 or state.coords.shape[1] != 1):
+            raise ValueError("NTKSnapshot(forecast=...) handles single-channel 1-D targets; "
+                             f"this one has inputs of dimension {state.coords.shape[1]} and "
+                             f"{state.values.shape[1]} channel(s)")
         if self.writer is not None:
             self._declare()
         start = getattr(state, "start_epoch", 0)
         if start:               # continuing a run file: its rows before `start`, then the snapshot due at `start`
             self.restore((getattr(state, "previous", None) or {}).get(self.group))
             if start % self.every == 0:
-                self.snapshot(state.model, state.coords, epoch=start)
+                self.snapshot(state.model, state.coords, epoch=start, state=state)
         elif self.at_start:
-            self.snapshot(state.model, state.coords, epoch=0)
+            self.snapshot(state.model, state.coords, epoch=0, state=state)
 
     def on_epoch_end(self, state) -> None:
         done = completed_epochs(state)
         if is_due(done, self.every):
-            self.snapshot(state.model, state.coords, epoch=done)
+            self.snapshot(state.model, state.coords, epoch=done, state=state)
         self._stream()
 
     def on_fit_end(self, state, result) -> None:
@@ -112,6 +134,9 @@ class NTKSnapshot(Callback):
         if self.top_k:
             variables["eigenvalues"] = Var(("mode",), "f8")
             coords["mode"] = np.arange(self.top_k)
+        if self.forecast:
+            variables["forecast_psnr"] = Var(("horizon",), "f8")
+            coords["horizon"] = np.arange(self.forecast)
         self.writer.declare(self.group, variables=variables, coords=coords,
                             attrs={"n": self.n, "stride": self.stride, "every": self.every,
                                    "rtol": self.rtol, "normalisation": NORMALISATION,
@@ -140,6 +165,8 @@ class NTKSnapshot(Callback):
                                                     for s in spectra])}
         if self.top_k:
             values["eigenvalues"] = np.stack(self.eigenvalues[new])
+        if self.forecast:
+            values["forecast_psnr"] = np.stack(self.forecasts[new])
         self.writer.append(self.group, np.asarray(self.epochs[new]), **values)
         self._written = len(self.epochs)
 
@@ -147,27 +174,47 @@ class NTKSnapshot(Callback):
         return float(two_sided(torch.from_numpy(s), self.n).sum())
 
     # ------------------------------------------------------------------ work
-    def _spectrum(self, model, x) -> torch.Tensor:
-        if supports_structured(model):
-            return spectrum_without_kernel(model, x, rtol=self.rtol, dtype=self.dtype).values
-        theta = empirical_ntk(model, x, implementation="jacrev", dtype=self.dtype)
-        return spectrum_from_kernel(theta).double().cpu()
+    def _forecast(self, model, x, state, epoch: int) -> np.ndarray:
+        from .empirical import count_parameters
+        from .forecast import adam_state, lanczos_measure, linearised_forecast
+        from ..hooks import paused as paused_hooks
 
-    def snapshot(self, model: torch.nn.Module, coords: torch.Tensor, epoch: int) -> None:
-        """Compute and append ``S(k)`` (and top eigenvalues) at ``coords[::stride]``."""
+        values = state.values[::self.stride]
+        with torch.no_grad(), paused_hooks(model):
+            out = model(x)
+        out = out.real if out.is_complex() else out
+        residual = (values.double() - out.double()).cpu()
+        cfg = state.config
+        lrs = cfg.lr * cfg.lr_gamma ** ((epoch + np.arange(self.forecast)) // cfg.lr_step)
+        measure = lanczos_measure(ntk_operator(model, x, dtype=self.dtype), residual, self.lanczos_steps,
+                                  keep_basis=False)
+        fc = linearised_forecast(measure, lrs, n_params=count_parameters(model),
+                                 optimizer=self.forecast_optimizer, peak=cfg.peak,
+                                 adam_state=adam_state(state.optimizer))
+        return fc.psnr
+
+    def snapshot(self, model: torch.nn.Module, coords: torch.Tensor, epoch: int, state=None) -> None:
+        """Compute and append ``S(k)`` (and top eigenvalues, and the forecast) at ``coords[::stride]``.
+
+        ``state`` (the training state) is needed for the forecast.
+        """
         x = coords[::self.stride]
         start = time.perf_counter()
         finite = all(bool(torch.isfinite(p.detach()).all()) for p in model.parameters())
+        fc = np.full(self.forecast, np.nan)
         if finite:
-            spectrum = self._spectrum(model, x).numpy()
+            spectrum = spectrum_without_kernel(model, x, rtol=self.rtol, dtype=self.dtype).values.numpy()
             eig = ntk_topk(ntk_operator(model, x, dtype=self.dtype), self.top_k).values.numpy() \
                 if self.top_k else np.zeros(0)
+            if self.forecast and state is not None:
+                fc = self._forecast(model, x, state, epoch)
         else:  # diverged training: keep the trajectory aligned
             spectrum = np.full(x.shape[0] // 2 + 1, np.nan)
             eig = np.full(self.top_k, np.nan)
         self.epochs.append(int(epoch))
         self.spectra.append(spectrum)
         self.eigenvalues.append(eig)
+        self.forecasts.append(fc)
         self.seconds.append(time.perf_counter() - start)
 
     # ------------------------------------------------------------------ output
@@ -184,7 +231,11 @@ class NTKSnapshot(Callback):
         }
         if self.top_k:
             data["eigenvalues"] = (("epoch", "mode"), np.stack(self.eigenvalues))
+        if self.forecast:
+            data["forecast_psnr"] = (("epoch", "horizon"), np.stack(self.forecasts))
         coords = {"epoch": np.array(self.epochs), **spectrum_coords(n)}
+        if self.forecast:
+            coords["horizon"] = np.arange(self.forecast)
         attrs = {"n": n, "stride": self.stride, "every": self.every, "rtol": self.rtol,
                  "normalisation": NORMALISATION}
         return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -20,17 +20,20 @@ g conj(a)``, so ``Theta_l = Re[(G G^H) * (conj(A) A^T + 1)]``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from ..models.base import INR, Activation, HookPoint
-from ..hooks import paused
+from .functional import call_with
+from ..hooks import paused as paused_hooks
+from .parallel import MIN_TILE, default_workers, plan_tiles, run_shared
 
 __all__ = [
     "LayerFactors",
+    "StructuredUnsupported",
     "ELEMENTWISE_MODULES",
     "structured_layers",
     "supports_structured",
@@ -74,17 +77,35 @@ class LayerFactors:
         return factor * self.a.shape[1] * self.g.shape[2]
 
 
-def _reject(model: nn.Module, reason: str) -> ValueError:
-    return ValueError(
+class StructuredUnsupported(ValueError):
+    """The structured route cannot compute this model's NTK exactly (the message says why).
+
+    ``implementation="auto"`` catches it, whether raised by the static check
+    (:func:`structured_layers`) or while recording the factors (a layer that
+    runs more than once per forward), and falls back to a generic route.
+    """
+
+
+def _reject(model: nn.Module, reason: str) -> StructuredUnsupported:
+    return StructuredUnsupported(
         f"implementation='structured' cannot handle {type(model).__name__}: {reason}; "
         "it needs an MLP whose trainable parameters all sit in nn.Linear layers applied once "
         "per forward with elementwise activations in between; use implementation='jacrev'")
 
 
-def _check_sequential(model: nn.Sequential) -> None:
-    for name, child in model.named_children():
+def _check_sequential(model: nn.Sequential, seen: set[int] | None = None) -> None:
+    seen = set() if seen is None else seen
+    # ``_modules`` keeps a module placed twice (``named_children`` would hide the repeat)
+    for name, child in model._modules.items():
+        if child is None:
+            continue
+        if isinstance(child, nn.Linear):
+            if id(child) in seen:
+                raise _reject(model, f"module {name!r} reuses an nn.Linear that already ran earlier in "
+                                     "the forward pass (each layer must run exactly once)")
+            seen.add(id(child))
         if isinstance(child, nn.Sequential):
-            _check_sequential(child)
+            _check_sequential(child, seen)
         elif not isinstance(child, (nn.Linear, *ELEMENTWISE_MODULES)):
             raise _reject(model, f"module {name!r} ({type(child).__name__}) is not an nn.Linear "
                                  "or a known elementwise activation")
@@ -110,16 +131,27 @@ def structured_layers(model: nn.Module) -> list[tuple[str, nn.Linear]]:
         Explains why the model is not supported and suggests ``jacrev``.
     """
     if isinstance(model, INR):
+        if _forward_overridden(model, INR):
+            raise _reject(model, "it overrides INR.forward")
         linears = model.linear_layers()
         for i, layer in enumerate(model.layers):
             if not isinstance(layer.act, Activation) or any(True for _ in layer.act.parameters()):
                 raise _reject(model, f"layers.{i}.act is not a parameter-free elementwise Activation")
     elif isinstance(model, nn.Sequential):
+        if _forward_overridden(model, nn.Sequential):
+            raise _reject(model, "it overrides nn.Sequential.forward")
         _check_sequential(model)
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     else:
         raise _reject(model, "it is neither an INR nor an nn.Sequential")
     names = {id(m): name for name, m in model.named_modules()}
+    owners: dict[int, str] = {}
+    for lin in linears:
+        for pname, p in lin.named_parameters(recurse=False):
+            if id(p) in owners:
+                raise _reject(model, f"parameter {names[id(lin)]}.{pname} is shared with {owners[id(p)]} "
+                                     "(tied weights add cross-layer terms the layerwise formula misses)")
+            owners[id(p)] = f"{names[id(lin)]}.{pname}"
     covered = {id(p) for lin in linears for p in lin.parameters()}
     stray = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in covered]
     if stray:
@@ -151,41 +183,58 @@ def _augment(a: torch.Tensor, weight: bool, bias: bool) -> torch.Tensor:
     return a if weight else ones
 
 
-def _capture_chunk(model, layers, tensors, x):
-    inputs: dict[int, torch.Tensor] = {}
-    outputs: dict[int, torch.Tensor] = {}
-    calls = [0] * len(layers)
+def _forward_overridden(model: nn.Module, base: type) -> bool:
+    return type(model).forward is not base.forward
 
-    def make_hook(i):
-        def hook(module, args, out):
-            calls[i] += 1
+
+class _Recorder:
+    """Forward hooks on the linear layers that keep, per thread, each layer's input and output."""
+
+    def __init__(self, layers) -> None:
+        self.layers = layers
+        self.local = threading.local()
+
+    def hook(self, i):
+        def record(module, args, out):
+            rec = self.local.__dict__.setdefault("rec", {})
+            calls, inputs, outputs = rec.setdefault("calls", {}), rec.setdefault("in", {}), rec.setdefault("out", {})
+            calls[i] = calls.get(i, 0) + 1
             inputs[i] = args[0].detach()
             outputs[i] = out
-        return hook
+        return record
 
-    with paused(model), torch.enable_grad():
-        handles = [lin.register_forward_hook(make_hook(i)) for i, (_, lin) in enumerate(layers)]
-        try:
-            out = model(x) if tensors is None else functional_call(model, tensors, (x,))
-        finally:
-            for h in handles:
-                h.remove()
-    bad = [layers[i][0] for i, c in enumerate(calls) if c != 1]
+    def take(self) -> dict:
+        rec = self.local.__dict__.pop("rec", {})
+        return rec
+
+
+def _capture_chunk(model, recorder, tensors, x):
+    with torch.enable_grad():
+        out = model(x) if tensors is None else call_with(model, tensors, (x,))
+    rec = recorder.take()
+    layers = recorder.layers
+    calls = rec.get("calls", {})
+    bad = [(layers[i][0], calls.get(i, 0)) for i in range(len(layers)) if calls.get(i, 0) != 1]
     if bad:
-        raise _reject(model, f"layer(s) {', '.join(bad)} ran {[calls[i] for i, c in enumerate(calls) if c != 1]} "
-                             "times in one forward pass (must be exactly once)")
+        raise _reject(model, "layer(s) " + ", ".join(f"{n} ran {c} time(s)" for n, c in bad)
+                             + " in one forward pass (each must run exactly once)")
     if out.dim() == 1:
         out = out.unsqueeze(1)
-    zs = [outputs[i] for i in range(len(layers))]
+    zs = [rec["out"][i] for i in range(len(layers))]
+    live = [i for i, z in enumerate(zs) if z.requires_grad]   # frozen early layers: no gradient needed
     grads = []
     for c in range(out.shape[1]):
-        grads.append(torch.autograd.grad(out[:, c].sum(), zs, retain_graph=c + 1 < out.shape[1],
-                                         allow_unused=True))
+        got = torch.autograd.grad(out[:, c].sum(), [zs[i] for i in live], retain_graph=c + 1 < out.shape[1],
+                                  allow_unused=True) if live and out.requires_grad else [None] * len(live)
+        full = [None] * len(zs)
+        for i, g in zip(live, got):
+            full[i] = g
+        grads.append(full)
     gs = []
     for i, z in enumerate(zs):
         g = [gc[i] if gc[i] is not None else torch.zeros_like(z) for gc in grads]
         gs.append(torch.stack([t.detach() for t in g]))
-    return [inputs[i] for i in range(len(layers))], gs
+    return [rec["in"][i] for i in range(len(layers))], gs
 
 
 def capture_factors(
@@ -193,6 +242,7 @@ def capture_factors(
     x: torch.Tensor,
     tensors: dict[str, torch.Tensor] | None,
     chunk_size: int | None = None,
+    workers: int | None = None,
 ) -> list[LayerFactors]:
     """Record every linear layer's inputs and output gradients for all samples.
 
@@ -209,16 +259,43 @@ def capture_factors(
         into ``.grad``).
     chunk_size
         Samples per forward/backward pass (all at once when ``None``).
+    workers
+        Python threads sharing the chunks (default 1; see
+        :mod:`spectral_probe.ntk.parallel`).  With more than one worker and
+        ``tensors=None`` the samples are split into at least one chunk per
+        worker, each run with one intra-op thread.
 
     Returns
     -------
     list of LayerFactors
         One entry per layer with a trainable parameter; ``a`` has shape
         ``(N, d_in [+1])`` and ``g`` shape ``(C, N, d_out)``.
+
+    Raises
+    ------
+    StructuredUnsupported
+        A layer ran more or less than once per forward pass.
     """
     layers = structured_layers(model)
-    step = x.shape[0] if chunk_size is None else max(1, int(chunk_size))
-    parts = [_capture_chunk(model, layers, tensors, x[s:s + step]) for s in range(0, x.shape[0], step)]
+    n = x.shape[0]
+    workers = default_workers(x.device) if workers is None else max(1, int(workers))
+    if tensors is not None:     # functional_call swaps module attributes: not thread-safe
+        workers = 1
+    step = n if chunk_size is None else max(1, int(chunk_size))
+    if workers > 1 and n >= 2 * MIN_TILE:
+        step = min(step, -(-n // workers))
+    starts = list(range(0, n, step))
+    recorder = _Recorder(layers)
+    with paused_hooks(model):
+        handles = [lin.register_forward_hook(recorder.hook(i)) for i, (_, lin) in enumerate(layers)]
+        try:
+            def work(stream):
+                return [(s, _capture_chunk(model, recorder, tensors, x[s:s + step])) for s in stream]
+            done = [part for parts in run_shared(starts, work, workers) for part in parts]
+        finally:
+            for h in handles:
+                h.remove()
+    parts = [p for _, p in sorted(done, key=lambda item: item[0])]
     factors = []
     for i, (name, lin) in enumerate(layers):
         weight, bias = _trainable_flags(lin)
@@ -264,59 +341,81 @@ def _is_complex(f: LayerFactors) -> bool:
     return f.a.is_complex() or f.g.is_complex()
 
 
-def _row_scaled(f: LayerFactors, rows: slice) -> torch.Tensor:
-    """``g_n a_n`` for a layer with ``d_out == 1`` or ``d_in == 1`` (flattened Jacobian rows)."""
-    g, a = f.g[0, rows], f.a[rows]
-    return a * g if g.shape[1] == 1 else g * a
+def _gemm_operands(f: LayerFactors) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per layer, what the traced kernel needs: ``(G, A)`` or, for rank-one factors, ``(P, None)``.
+
+    ``G`` stacks the output channels along the feature axis (``(N, C d_out)``), so
+    one GEMM gives ``sum_c G_c G_c^T``.  A single-output layer with ``d_out == 1``
+    or ``d_in == 1`` (the head, a lone bias) has flattened Jacobian rows
+    ``P = g_n a_n`` and contributes ``P P^T`` with no Hadamard pass.
+    """
+    if f.g.shape[0] == 1 and min(f.g.shape[2], f.a.shape[1]) == 1:
+        g, a = f.g[0], f.a
+        return (a * g if g.shape[1] == 1 else g * a).contiguous(), None
+    g = f.g[0] if f.g.shape[0] == 1 else f.g.permute(1, 0, 2).reshape(f.g.shape[1], -1)
+    return g.contiguous(), f.a.contiguous()
 
 
-def _real_trace_sum(factors1, factors2, symmetric: bool) -> torch.Tensor:
-    """Fast path: real factors, traced outputs; preallocated buffers, symmetric blocks."""
-    n1, n2 = factors1[0].a.shape[0], factors2[0].a.shape[0]
-    ref = factors1[0].a
-    total = torch.zeros(n1, n2, dtype=ref.dtype, device=ref.device)
-    nb = max(1, min(4, n1 // 256)) if symmetric else 1
-    edges = [n1 * i // nb for i in range(nb + 1)]
-    blocks = [(i, j) for i in range(nb) for j in range(nb) if not symmetric or j >= i]
-    size = max((edges[i + 1] - edges[i]) * (edges[j + 1] - edges[j]) for i, j in blocks) if symmetric \
-        else n1 * n2
-    buf_g = torch.empty(size, dtype=ref.dtype, device=ref.device)
-    buf_a = torch.empty(size, dtype=ref.dtype, device=ref.device)
-    for f1, f2 in zip(factors1, factors2):
-        for i, j in blocks:
-            r = slice(edges[i], edges[i + 1]) if symmetric else slice(0, n1)
-            c = slice(edges[j], edges[j + 1]) if symmetric else slice(0, n2)
-            shape = (r.stop - r.start, c.stop - c.start)
-            if f1.g.shape[0] == 1 and min(f1.g.shape[2], f1.a.shape[1]) == 1:
-                # rank-one factor (single-output head, or a lone bias): one GEMM, no Hadamard pass
-                p1, p2 = _row_scaled(f1, r), _row_scaled(f2, c)
-                total[r, c].addmm_(p1, p2.T)
-                continue
+def _real_trace_sum(factors1, factors2, symmetric: bool, workers: int | None = None) -> torch.Tensor:
+    """Fast path: real factors, traced outputs, tiles shared by worker threads.
+
+    Per tile, the layers are accumulated in turn (the tile stays in cache);
+    on a symmetric kernel only the upper tiles are computed and then mirrored.
+    """
+    ops1 = [_gemm_operands(f) for f in factors1]
+    ops2 = ops1 if symmetric else [_gemm_operands(f) for f in factors2]
+    n1, n2 = ops1[0][0].shape[0], ops2[0][0].shape[0]
+    ref = ops1[0][0]
+    workers = default_workers(ref.device) if workers is None else max(1, int(workers))
+    tiles, side = plan_tiles(n1, n2, symmetric=symmetric, workers=workers)
+    total = torch.empty(n1, n2, dtype=ref.dtype, device=ref.device)
+
+    def work(stream):
+        buf_g = torch.empty(side * side, dtype=ref.dtype, device=ref.device)
+        buf_a = torch.empty(side * side, dtype=ref.dtype, device=ref.device)
+        for r0, r1, c0, c1 in stream:
+            out = total[r0:r1, c0:c1]
+            shape = (r1 - r0, c1 - c0)
             gg = buf_g[:shape[0] * shape[1]].view(shape)
             aa = buf_a[:shape[0] * shape[1]].view(shape)
-            torch.mm(f1.g[0, r], f2.g[0, c].T, out=gg)
-            for k in range(1, f1.g.shape[0]):
-                gg.addmm_(f1.g[k, r], f2.g[k, c].T)
-            torch.mm(f1.a[r], f2.a[c].T, out=aa)
-            total[r, c].addcmul_(gg, aa)
-    if symmetric and nb > 1:
-        for i, j in blocks:
-            if j > i:
-                r, c = slice(edges[i], edges[i + 1]), slice(edges[j], edges[j + 1])
-                total[c, r] = total[r, c].T
+            first = True
+            for (g1, a1), (g2, a2) in zip(ops1, ops2):
+                if a1 is None:
+                    if first:
+                        torch.mm(g1[r0:r1], g2[c0:c1].T, out=out)
+                    else:
+                        out.addmm_(g1[r0:r1], g2[c0:c1].T)
+                else:
+                    torch.mm(g1[r0:r1], g2[c0:c1].T, out=gg)
+                    torch.mm(a1[r0:r1], a2[c0:c1].T, out=aa)
+                    if first:
+                        torch.mul(gg, aa, out=out)
+                    else:
+                        out.addcmul_(gg, aa)
+                first = False
+
+    run_shared(tiles, work, workers)
+    if symmetric:
+        for r0, r1, c0, c1 in tiles:
+            if c0 > r0:
+                total[c0:c1, r0:r1] = total[r0:r1, c0:c1].T
     return total
 
 
-def structured_kernel_sum(factors1, factors2=None, trace_outputs: bool = True) -> torch.Tensor:
+def structured_kernel_sum(factors1, factors2=None, trace_outputs: bool = True,
+                          workers: int | None = None) -> torch.Tensor:
     """Sum of :func:`structured_kernels` (the NTK) without keeping per-layer kernels.
 
     Parameters
     ----------
     factors1, factors2
         From :func:`capture_factors`; ``factors2=None`` means ``factors1``
-        (the kernel is then symmetric and only its upper blocks are computed).
+        (the kernel is then symmetric and only its upper tiles are computed).
     trace_outputs
         Sum over outputs (shape ``(N1, N2)``) or full kernel ``(N1, N2, C, C)``.
+    workers
+        Python threads sharing the kernel's tiles (default 1: torch's own
+        threads run each GEMM; see :mod:`spectral_probe.ntk.parallel`).
 
     Returns
     -------
@@ -326,7 +425,7 @@ def structured_kernel_sum(factors1, factors2=None, trace_outputs: bool = True) -
     symmetric = factors2 is None
     factors2 = factors1 if factors2 is None else factors2
     if trace_outputs and not any(_is_complex(f) for f in factors1):
-        return _real_trace_sum(factors1, factors2, symmetric)
+        return _real_trace_sum(factors1, factors2, symmetric, workers)
     total = None
     for f1, f2 in zip(factors1, factors2):
         k = _layer_kernel(f1, f2, trace_outputs)
