@@ -21,7 +21,7 @@ import numpy as np
 from .spectra import TargetSpectrum, alias, hidden_layer, layer_cumulatives, ntk_frequencies, target_from_run
 
 __all__ = ["run_figure", "save_run_figure", "run_verdict", "draw_psnr", "draw_cumulative", "draw_ntk",
-           "render_rgb"]
+           "render_rgb", "CumulativeImage"]
 
 #: colours of the target and of the two layers the bottleneck watch compares with it
 TARGET_COLOR, HIDDEN_COLOR, OUTPUT_COLOR = "black", "tab:blue", "tab:red"
@@ -123,6 +123,66 @@ def render_rgb(fig) -> np.ndarray:
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class CumulativeImage:
+    """The :func:`draw_cumulative` panel as an image, re-rendered cheaply at every probe step.
+
+    The first call draws the whole panel; the axes, ticks, labels and legend are then kept as a
+    rendered background and later calls with the same curve names, frequencies and target only
+    move the curves and the title (Agg blitting: about a tenth of a full redraw, which is mostly
+    tick and text layout).  The curves are redrawn in :func:`draw_cumulative`'s order; they are
+    drawn over the spines and the frameless legend rather than under them, the only difference
+    from a full redraw.
+
+    >>> panel = CumulativeImage()
+    >>> rgb = panel.render(freqs, curves, target_cdf, "l3.pre", step=100)   # (H, W, 3) uint8
+    """
+
+    def __init__(self, figsize: tuple[float, float] = (5.5, 4.0), dpi: float = 80) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=figsize, dpi=dpi)
+        FigureCanvasAgg(self.figure)
+        self._key = None
+        self._lines: list = []
+        self._background = None
+
+    @staticmethod
+    def _order(curves: Mapping[str, np.ndarray], hidden: str | None, target: bool) -> list[str | None]:
+        """Curve names in :func:`draw_cumulative`'s drawing order (None: the target)."""
+        faint = [n for n in curves if n not in (hidden, "output") and n.endswith(".pre")]
+        return faint + [n for n in (hidden, "output") if n in curves] + ([None] if target else [])
+
+    def render(self, freqs: np.ndarray, curves: Mapping[str, np.ndarray], target_cdf: np.ndarray | None,
+               hidden: str | None = None, step: int | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 image of the panel for one probe step (arguments as :func:`draw_cumulative`)."""
+        freqs = np.asarray(freqs, dtype=np.float64)
+        target = None if target_cdf is None else np.asarray(target_cdf, dtype=np.float64)
+        key = (tuple(curves), hidden, freqs.tobytes(), None if target is None else target.tobytes())
+        canvas = self.figure.canvas
+        if key != self._key:                               # first call, or a different panel: draw it all
+            self.figure.clear()                            # (resets the margins too)
+            self.figure.subplots_adjust(left=0.14, right=0.97, bottom=0.12, top=0.92)   # no layout engine
+            ax = self.figure.add_subplot()
+            draw_cumulative(ax, freqs, curves, target, hidden, step)
+            order = self._order(curves, hidden, target is not None)
+            self._lines = list(zip(order, ax.lines))
+            for _, line in self._lines:
+                line.set_animated(True)
+            ax.title.set_animated(True)
+            canvas.draw()                                  # background: everything but curves and title
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+            self._key = key
+        ax = self.figure.axes[0]
+        canvas.restore_region(self._background)
+        for name, line in self._lines:
+            line.set_ydata(target if name is None else np.asarray(curves[name], dtype=np.float64))
+            ax.draw_artist(line)
+        ax.title.set_text("cumulative spectra" + (f" (epoch {step})" if step is not None else ""))
+        ax.draw_artist(ax.title)
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 # --------------------------------------------------------------------------- the watch figure

@@ -126,9 +126,10 @@ def layer_cumulatives(step) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     freqs = np.asarray(step["freq"].values, dtype=np.float64)[1:] / NYQUIST
     curves = {}
     psd = step["psd"]
-    for layer in psd["layer"].values:
-        for kind in psd["kind"].values:
-            row = np.asarray(psd.sel(layer=layer, kind=kind).values, dtype=np.float64)[1:]
+    values = np.asarray(psd.transpose("layer", "kind", ...).values, dtype=np.float64)   # one copy, no .sel
+    for i, layer in enumerate(psd["layer"].values):
+        for j, kind in enumerate(psd["kind"].values):
+            row = values[i, j].reshape(-1)[1:]
             if row.size and np.all(np.isfinite(row)):
                 curves[alias(layer, kind)] = cumulative(row)
     return freqs, curves

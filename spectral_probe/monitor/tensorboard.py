@@ -149,6 +149,7 @@ class EventSink:
         self.images = bool(images)
         self.target: TargetSpectrum | None = None
         self._figures: dict[str, Any] = {}
+        self._cumulative = None                            # CumulativeImage, made at the first image
         self._detector = None
         self._closed = False
         self._writer.add_custom_scalars(LAYOUT)
@@ -208,24 +209,27 @@ class EventSink:
         ``ds``: rows of an ``activations`` group (run-file layout: ``hist``, ``hist_edges``,
         ``act_mean``, ``act_std``, optional ``psd`` over ``(step, layer, kind, ...)``).
         """
+        names = ("hist", "hist_edges", "act_mean", "act_std")
+        arrays = {k: np.asarray(ds[k].transpose("step", "layer", "kind", ...).values, dtype=np.float64)
+                  for k in names if k in ds}                     # numpy once: .sel per cell dominated the cost
+        layers, kinds = ds["layer"].values, ds["kind"].values
         for i in range(ds.sizes.get("step", 0)):
-            row = ds.isel(step=i)
-            step = int(row["step"])
-            for layer in row["layer"].values:
-                for kind in row["kind"].values:
-                    cell = row.sel(layer=layer, kind=kind)
+            step = int(ds["step"].values[i])
+            for a, layer in enumerate(layers):
+                for b, kind in enumerate(kinds):
+                    cell = {k: v[i, a, b] for k, v in arrays.items()}
                     name = alias(layer, kind)
                     self._histogram(f"activations/{name}", cell, step)
                     if "act_std" in cell:
                         self.scalar(f"activation_std/{name}", cell["act_std"], step)
-            if "psd" in row:
-                self._spectra(row, step)
+            if "psd" in ds:
+                self._spectra(ds.isel(step=i), step)
 
-    def _histogram(self, tag: str, cell, step: int) -> None:
+    def _histogram(self, tag: str, cell: Mapping[str, np.ndarray], step: int) -> None:
+        """One histogram event from a cell's arrays (``hist`` densities, ``hist_edges``, optional moments)."""
         if "hist" not in cell or "hist_edges" not in cell:
             return
-        density = np.asarray(cell["hist"].values, dtype=np.float64)
-        edges = np.asarray(cell["hist_edges"].values, dtype=np.float64)
+        density, edges = cell["hist"].reshape(-1), cell["hist_edges"].reshape(-1)
         if not (np.all(np.isfinite(density)) and np.all(np.isfinite(edges))):
             return
         counts = density * np.diff(edges)
@@ -244,11 +248,12 @@ class EventSink:
             for name, dist in spectral_distances(curves, target_cdf, freqs).items():
                 self.scalar(f"spectral_distance/{name}", dist, step)
         if self.images:
-            from .plot import draw_cumulative
+            if self._cumulative is None:
+                from .plot import CumulativeImage
 
-            ax = self._axes("spectra/cumulative")
-            draw_cumulative(ax, freqs, curves, target_cdf, hidden_layer(list(curves)), step)
-            self._image("spectra/cumulative", step)
+                self._cumulative = CumulativeImage()
+            rgb = self._cumulative.render(freqs, curves, target_cdf, hidden_layer(list(curves)), step)
+            self._writer.add_image("spectra/cumulative", rgb, step, dataformats="HWC")
 
     def ntk(self, ds, n: int, stride: int = 1) -> None:
         """Scalars and the ``S(k)`` image of each step of ``ds`` (rows of an ``ntk`` group)."""
