@@ -18,7 +18,7 @@ from typing import Callable
 
 from .combine import combine
 from .runner import SweepPlan, SweepReport, _write_manifest
-from .unit import (RunTask, _remove_stale_temporaries, _summary, _SweepTag, failure_path, make_run_kwargs,
+from .unit import (RunTask, _summary, _SweepTag, failure_path, make_run_kwargs,
                    record_failure, run_one)
 
 __all__ = ["group_tasks", "run_sweep_batched"]
@@ -68,8 +68,7 @@ def _train_group(members: list[tuple], max_models: int | None) -> list[dict]:
     from ..store import TrajectoryWriter
 
     for task, *_ in members:
-        Path(task.path).parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(Path(task.path))
+        Path(task.path).parent.mkdir(parents=True, exist_ok=True)   # the writer removes dead writers' temporaries
     try:
         with contextlib.ExitStack() as stack:
             callbacks = []

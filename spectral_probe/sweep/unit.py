@@ -117,24 +117,6 @@ def read_failure(path: str | os.PathLike) -> dict | None:
         return None
 
 
-def _remove_stale_temporaries(path: Path) -> None:
-    """Delete ``.<run_id>.h5.<pid>.tmp`` files left by writers of this run that were killed."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _summary(task: RunTask, status: str, result=None) -> dict:
     out = {"run_id": task.run_id, "status": status, "path": task.path}
     if result is not None:
@@ -169,7 +151,6 @@ def run_one(task: RunTask) -> dict:
         record = record_failure(task, f"run file '{path}' is being written by another process (an earlier "
                                       "sweep still running?); rerun the sweep once it has ended")
         return {**_summary(task, "failed"), **record}
-    _remove_stale_temporaries(path)
     try:
         spec, target = make_run(**make_run_kwargs(task.params, task.device))
         _model, result = train_to_file(spec, target, path, overwrite=True, probes=[_SweepTag(task)],
