@@ -40,8 +40,10 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from .cadence import completed_epochs, is_due
 from .store import TrajectoryWriter, Var
 from .training import Callback, TrainState
+from .validation import positive_int
 
 __all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "Checkpointer", "Checkpoint",
            "read_checkpoint", "checkpoint_steps", "checkpoint_bytes", "default_checkpoint_every"]
@@ -298,8 +300,7 @@ class Checkpointer(Callback):
     """
 
     def __init__(self, writer: TrajectoryWriter, every: int | None = None, group: str = GROUP) -> None:
-        if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
-            raise ValueError(f"checkpoint every must be a positive integer or None, got {every!r}")
+        every = positive_int(every, "checkpoint every", allow_none=True)
         self.writer, self.every, self.group = writer, every, group
         self.layout: StateLayout | None = None
         self.saved: list[int] = []
@@ -328,8 +329,8 @@ class Checkpointer(Callback):
         return self.layout.nbytes if self.layout is not None else 0
 
     def on_epoch_end(self, state: TrainState) -> None:
-        step = state.epoch + 1
-        if (self.every and step % self.every == 0) or step >= state.config.epochs or state.stop:
+        step = completed_epochs(state)
+        if (self.every and is_due(step, self.every)) or step >= state.config.epochs or state.stop:
             self.save(state, step)
 
     def save(self, state: TrainState, step: int) -> None:

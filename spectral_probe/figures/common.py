@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..cadence import check_every, completed_epochs, is_due
 from ..models import build_model
 from ..presets import RunSpec, make_run
 from ..probes import Probe
@@ -126,7 +127,7 @@ class OutputRecorder(Callback):
     """Keep the model output on the whole grid after every ``every`` epochs (and at epoch 0)."""
 
     def __init__(self, every: int) -> None:
-        self.every = int(every)
+        self.every = check_every(every)
         self.epochs: list[int] = []
         self.outputs: list[np.ndarray] = []
 
@@ -139,8 +140,9 @@ class OutputRecorder(Callback):
         self._record(state, 0)
 
     def on_epoch_end(self, state) -> None:
-        if (state.epoch + 1) % self.every == 0:
-            self._record(state, state.epoch + 1)
+        done = completed_epochs(state)
+        if is_due(done, self.every):
+            self._record(state, done)
 
     def to_array(self) -> xr.DataArray:
         """Outputs as ``(epoch, sample)``."""

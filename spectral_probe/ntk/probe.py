@@ -110,7 +110,7 @@ class NTKSnapshot(Callback):
         start = getattr(state, "start_epoch", 0)
         if start:               # continuing a run file: its rows before `start`, then the snapshot due at `start`
             self.restore((getattr(state, "previous", None) or {}).get(self.group))
-            if start % self.every == 0:
+            if is_due(start, self.every):
                 self.snapshot(state.model, state.coords, epoch=start, state=state)
         elif self.at_start:
             self.snapshot(state.model, state.coords, epoch=0, state=state)
