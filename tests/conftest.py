@@ -49,8 +49,15 @@ def gt_bach(shared_data) -> Path:
     return _audio(shared_data, "gt_bach.wav")
 
 
+#: torch's thread count when the session started (before any test could change it)
+_SESSION_THREADS = torch.get_num_threads()
+
+
 @pytest.fixture(autouse=True)
 def _few_threads():
-    """Keep tests predictable on the 2-core CI machine."""
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    """Every test starts with the same torch thread count (at most 2, as on the CI machine), whatever the
+    previous test did, and the count is restored after it."""
+    threads = min(2, _SESSION_THREADS)
+    torch.set_num_threads(threads)
     yield
+    torch.set_num_threads(threads)
