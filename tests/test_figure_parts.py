@@ -91,6 +91,10 @@ def test_a_stopped_part_resumes_to_the_uninterrupted_result(tmp_path):
     np.testing.assert_array_equal(resumed.step, uninterrupted.step)
     for name in ("psnr", "act_std", "cum_psd", "hist", "output"):
         np.testing.assert_allclose(resumed[name], uninterrupted[name], rtol=1e-6, atol=1e-9, err_msg=name)
+    whole.path.unlink()                                  # the run file is complete: the part is rebuilt from it
+    rebuilt = read_part(recipe.compute_part("siren", "test", None, tmp_path / "whole", device="cpu").path)
+    for name in ("psnr", "act_std", "cum_psd", "output"):
+        np.testing.assert_allclose(rebuilt[name], uninterrupted[name], rtol=1e-6, atol=1e-9, err_msg=name)
 
 
 def test_changed_settings_recompute_and_keep_the_old_run_file(tmp_path):

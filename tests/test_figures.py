@@ -65,6 +65,11 @@ def test_quick_preset_trains_with_the_measured_cpu_preset():
     for fig in ("3", "14"):
         sz = figure_sizes(fig, "quick")
         assert (sz["num_samples"], sz["width"], sz["depth"], sz["epochs"]) == (2 ** 14, 128, 4, 500)
+    from spectral_probe.models import build_model
+
+    fig1 = figure_sizes("1", "quick")                     # Table 1's rule: parameters ~ samples
+    params = sum(p.numel() for p in build_model("siren", width=fig1["width"], depth=fig1["depth"]).parameters())
+    assert abs(params / fig1["n"] - 1) < 0.05
 
 
 def test_paper_preset_uses_the_papers_settings():

@@ -26,7 +26,7 @@ from ..training import TrainConfig
 from .claims import Claim, Verdict
 from .common import json_attr, run_settings, train_part, training_preset, training_work
 from .parts import FigurePart
-from .plotting import MODEL_COLORS, MODEL_LABELS, label_axes, new_figure
+from .plotting import MODEL_COLORS, MODEL_LABELS, label_axes, new_figure, suptitle
 from .sizes import figure_sizes
 
 __all__ = ["compute_fig1", "plot_fig1", "estimate_fig1", "parts_fig1", "compute_part_fig1", "assemble_fig1",
@@ -149,8 +149,8 @@ def plot_fig1(ds: xr.Dataset):
     label_axes(ax, "signal (decreasing low-frequency content)", "peak PSNR (dB)", "SIREN vs SIREN$^2$",
                legend=True, fontsize=8)
     a = ds.attrs
-    fig.suptitle(f"Fig 1a: {a['depth']}x{a['width']} networks on {_span(ds)} (N = {a['n']}, {a['epochs']} epochs, "
-                 f"preset {a['preset']})", fontsize=11)
+    suptitle(fig, f"Fig 1a: {a['depth']}x{a['width']} networks on {_span(ds)} (N = {a['n']}, {a['epochs']} epochs, "
+                  f"preset {a['preset']})", fontsize=11)
     return fig
 
 

@@ -23,8 +23,7 @@ from .claims import Claim, Verdict, cumulative_share_below
 from .common import json_attr
 from .fig3 import target_summary
 from .plotting import MODEL_COLORS, MODEL_LABELS, hook_label, label_axes, new_figure, outside_legend, step_hist, suptitle
-from .sizes import figure_sizes
-from .trainrun import compute_run_part, ends, run_parts, run_seconds, target_values
+from .trainrun import compute_run_part, ends, estimate_runs, hidden_layers, run_parts, target_values
 
 __all__ = ["compute_fig14", "plot_fig14", "estimate_fig14", "parts_fig14", "compute_part_fig14", "assemble_fig14",
            "target_band_edge", "CLAIMS_FIG14"]
@@ -152,17 +151,13 @@ def plot_fig14(ds: xr.Dataset):
 
 def estimate_fig14(preset: str) -> float:
     """CPU seconds of the SIREN and SIREN^2 runs (the SIREN run is shared with Fig 3 at equal sizes)."""
-    return run_seconds(figure_sizes("14", preset), preset, 2)
+    return estimate_runs("14", preset, 2)
 
 
 # ----------------------------------------------------------------------------- claims
-def _hidden(ds) -> list[str]:
-    return [str(v) for v in ds.layer.values if str(v).startswith("layers.")]
-
-
 def _deep(ds) -> list[str]:
     """Layers 3 and 4 ("downstream of layer-3", Sec A): layers 1-2 are a ramp and sines of it, set by the weights."""
-    return [layer for layer in _hidden(ds) if int(layer.split(".")[1]) >= 2]
+    return [layer for layer in hidden_layers(ds) if int(layer.split(".")[1]) >= 2]
 
 
 def _keeps_band(ds) -> Verdict:
@@ -179,7 +174,7 @@ def _keeps_band(ds) -> Verdict:
 
 
 def _siren_loses(ds) -> Verdict:
-    hidden = _hidden(ds)
+    hidden = hidden_layers(ds)
     s1 = ds.hf_share.sel(model="siren", layer=hidden)
     start, last = float(s1.isel(step=0).max()), float(s1.isel(step=-1).max())
     return Verdict(last <= start and last < 0.01, last,
@@ -188,7 +183,7 @@ def _siren_loses(ds) -> Verdict:
 
 
 def _siren_unaltered(ds) -> Verdict:
-    hidden = _hidden(ds)
+    hidden = hidden_layers(ds)
     c = ds.cum_psd_steps.sel(model="siren", layer=hidden)
     change = float(np.abs(c.isel(step=-1) - c.isel(step=0)).max())
     return Verdict(change < 0.05, change, f"SIREN's hidden cumulative PSDs move by at most {change:.3f} between "
@@ -202,7 +197,7 @@ def _recovers(ds) -> Verdict:
 
 
 def _std_grows(ds) -> Verdict:
-    deep = [layer for layer in _hidden(ds) if int(layer.split(".")[1]) >= 2]
+    deep = [layer for layer in hidden_layers(ds) if int(layer.split(".")[1]) >= 2]
     s = ds.act_std.sel(model="siren2", layer=deep)
     ratio = (s.isel(step=-1) / s.isel(step=0)).values
     return Verdict(bool(np.all(ratio > 1.0)), float(ratio.min()),

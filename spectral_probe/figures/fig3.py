@@ -18,8 +18,7 @@ from ..probes import stats
 from .claims import Claim, Verdict, cumulative_share_below
 from .common import json_attr
 from .plotting import hook_label, label_axes, new_figure, step_hist, suptitle
-from .sizes import figure_sizes
-from .trainrun import (compute_run_part, ends, highest_energy_window, run_parts, run_seconds, run_target,
+from .trainrun import (compute_run_part, ends, estimate_runs, hidden_layers, highest_energy_window, run_parts,
                        target_values)
 
 __all__ = ["compute_fig3", "plot_fig3", "estimate_fig3", "parts_fig3", "compute_part_fig3", "assemble_fig3",
@@ -131,16 +130,12 @@ def plot_fig3(ds: xr.Dataset):
 
 def estimate_fig3(preset: str) -> float:
     """CPU seconds of the SIREN run."""
-    return run_seconds(figure_sizes("3", preset), preset, 1)
+    return estimate_runs("3", preset, 1)
 
 
 # ----------------------------------------------------------------------------- claims
-def _hidden(ds) -> list[str]:
-    return [str(v) for v in ds.layer.values if str(v).startswith("layers.")]
-
-
 def _low_band(ds) -> Verdict:
-    shares = cumulative_share_below(ds.fk.values, ds.cum_psd.sel(layer=_hidden(ds)).values, LOW_BAND)
+    shares = cumulative_share_below(ds.fk.values, ds.cum_psd.sel(layer=hidden_layers(ds)).values, LOW_BAND)
     target = float(cumulative_share_below(ds.fk.values, ds.target_cum_psd.values, LOW_BAND))
     low = float(shares.min())
     return Verdict(low >= 0.5 and low >= 10 * target, low,

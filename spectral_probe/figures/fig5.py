@@ -22,7 +22,7 @@ from ..probes import stats
 from ..devices import resolve_device
 from .claims import Claim, Verdict
 from .common import CPU_GEMM_FLOPS, json_attr, maybe_save
-from .plotting import label_axes, new_figure, panel_note, step_hist
+from .plotting import label_axes, new_figure, step_hist, suptitle
 from .sizes import figure_sizes
 
 __all__ = ["compute_fig5", "plot_fig5", "estimate_fig5", "preactivation_samples", "CLAIMS_FIG5"]
@@ -113,16 +113,15 @@ def plot_fig5(ds: xr.Dataset):
         top = 1.6 * float(np.nanmax(row.density))
         ax.set_ylim(0, top)
         label_axes(ax, r"$\omega_0 X(W+\eta)$", "density" if i == 0 else None,
-                   f"s = {s:g}", legend=True, fontsize=7)
-        panel_note(ax, f"measured std {float(row.measured_std):.3g}\nTV to Thm 3.1 {float(row.tv_theorem):.3f}",
-                   loc="upper left")
+                   f"s = {s:g}: measured std {float(row.measured_std):.3g},\nTV to Thm 3.1 {float(row.tv_theorem):.3f}",
+                   legend=True, fontsize=7)
     ax = axes[0, -1]
     ax.plot(ds.s_fine, ds.std_curve, color="tab:red", label=r"Thm 3.1 $\sqrt{1 + d s^2/2}$")
     ax.plot(scales, ds.measured_std, "o", color="0.2", label="measured")
     label_axes(ax, "noise scale s", "std of pre-activation", f"d = {ds.attrs['fan_in']}, "
                rf"$\omega_0$ = {ds.attrs['omega0']:g}", legend=True, fontsize=7)
-    fig.suptitle("Fig 5: pre-activation of a SIREN$^2$ hidden layer with arcsine inputs, "
-                 "uniform weights and Gaussian noise", fontsize=10)
+    suptitle(fig, "Fig 5: pre-activation of a SIREN$^2$ hidden layer with arcsine inputs, uniform weights and "
+                  "Gaussian noise")
     return fig
 
 

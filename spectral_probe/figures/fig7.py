@@ -100,7 +100,7 @@ def plot_fig7(ds: xr.Dataset):
     for j, model in enumerate(("siren", "siren2")):
         ax = axes[0, j]
         im = ax.imshow(ds.kernel.sel(model=model), extent=(x[0], x[-1], x[-1], x[0]), cmap="viridis",
-                       vmin=low, vmax=1, interpolation="nearest")
+                       vmin=low, vmax=1, interpolation="nearest", aspect="auto")
         label_axes(ax, "x'", "x", f"normalised NTK, {names[model]}")
         fig.colorbar(im, ax=ax, shrink=0.8, label=r"$\Theta(x,x')/\sqrt{\Theta(x,x)\Theta(x',x')}$")
     ax = axes[0, 2]

@@ -172,11 +172,10 @@ def run_path(out_dir, number: str, part: FigurePart, index: int = 0) -> Path:
 def write_part(ds, path: Path, number: str, part: FigurePart) -> Path:
     """Write a finished part atomically (temporary file, then rename) with its settings and hash."""
     from .. import __version__
-    from .common import json_attr
 
     ds = ds.copy()
     ds.attrs.update({"schema": PART_SCHEMA, "figure": str(number), "part": part.name,
-                     "settings": json_attr(_canonical(part.settings)), "settings_hash": part.key,
+                     "settings": json.dumps(_canonical(part.settings)), "settings_hash": part.key,
                      "spectral_probe_version": __version__})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

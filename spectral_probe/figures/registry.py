@@ -133,14 +133,19 @@ class Recipe:
                 return part
         raise ValueError(f"figure {self.number} has no part {name!r}; parts: {', '.join(p.name for p in parts)}")
 
+    def _locate(self, what: str, name: str, preset: str, target, out_dir, seed: int, sizes: dict):
+        """``(part, its file, finished?)``; ``ValueError`` without ``out_dir`` or for an unknown part."""
+        if out_dir is None:
+            raise ValueError(f"{what} needs out_dir (the folder that holds figN.parts/)")
+        part = self._find(name, preset, target, seed, sizes)
+        path = part_path(out_dir, self.number, name)
+        return part, path, part_file_status(path, part)
+
     def compute_part(self, name: str, preset: str = "quick", target: str | None = None, out_dir=None, *,
                      device="auto", seed: int = 0, callbacks: Sequence = (), **sizes) -> PartStatus:
         """Compute part ``name`` into ``out_dir/figN.parts/<name>.h5`` (resuming its run files); see :mod:`.parts`."""
-        if out_dir is None:
-            raise ValueError("compute_part needs out_dir (the folder that receives figN.parts/)")
-        part = self._find(name, preset, target, seed, sizes)
-        path = part_path(out_dir, self.number, name)
-        if part_file_status(path, part):
+        part, path, done = self._locate("compute_part", name, preset, target, out_dir, seed, sizes)
+        if done:
             return PartStatus(name, True, 1.0, path)
         ctx = self.context(preset, target, seed=seed, device=device, callbacks=callbacks, out_dir=out_dir, **sizes)
         hook = self._hook("compute_part")
@@ -156,11 +161,8 @@ class Recipe:
     def part_status(self, name: str, preset: str = "quick", target: str | None = None, out_dir=None, *,
                     seed: int = 0, **sizes) -> PartStatus:
         """Where part ``name`` stands in ``out_dir`` (reads files only)."""
-        if out_dir is None:
-            raise ValueError("part_status needs out_dir")
-        part = self._find(name, preset, target, seed, sizes)
-        path = part_path(out_dir, self.number, name)
-        if part_file_status(path, part):
+        part, path, done = self._locate("part_status", name, preset, target, out_dir, seed, sizes)
+        if done:
             return PartStatus(name, True, 1.0, path)
         total = sum(r.epochs for r in part.runs)
         done = sum(r.epochs * run_progress(run_path(out_dir, self.number, part, i), r.epochs)

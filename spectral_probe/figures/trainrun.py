@@ -25,7 +25,7 @@ from .parts import FigurePart, target_settings
 from .recorders import ProbeSummary
 
 __all__ = ["run_target", "probe_steps", "run_parts", "compute_run_part", "run_seconds", "loaded_target",
-           "highest_energy_window"]
+           "highest_energy_window", "hidden_layers", "estimate_runs"]
 
 
 def run_target(ctx) -> str:
@@ -97,6 +97,18 @@ def run_seconds(sz: dict, preset: str, models: int) -> float:
                    train=TrainConfig(epochs=sz["epochs"] or p.audio_epochs), target="", target_kwargs={},
                    preset=preset, seed=0)
     return models * 1.15 * estimated_seconds(spec, sz["num_samples"] or p.audio_samples)
+
+
+def estimate_runs(figure: str, preset: str, models: int) -> float:
+    """CPU seconds of a figure's ``models`` runs (:func:`run_seconds` at its sizes)."""
+    from .sizes import figure_sizes
+
+    return run_seconds(figure_sizes(figure, preset), preset, models)
+
+
+def hidden_layers(ds: xr.Dataset) -> list[str]:
+    """The hidden layers (``layers.i``) of a summary's ``layer`` axis."""
+    return [str(v) for v in ds.layer.values if str(v).startswith("layers.")]
 
 
 def highest_energy_window(x: np.ndarray, width: int) -> int:
