@@ -66,7 +66,7 @@ def _env(report: dict, commit: str) -> dict:
 def import_paper_scale_run(src: str | Path, out: str | Path = "figures/paper", *, commit: str,
                            log=print) -> list[str]:
     """Record the jobs of a ``paper_scale.py`` run folder as done in ``out`` (see the module docstring)."""
-    from .jobs import catalogue, result_settings, settings_hash, table1_run
+    from .jobs import canonical, catalogue, result_settings, settings_hash, table1_run
     from .planner import h200_profile
     from . import readme
 
@@ -106,7 +106,7 @@ def import_paper_scale_run(src: str | Path, out: str | Path = "figures/paper", *
                             shutil.copyfile(src / name, out / name)      # not copy2: the source is read-only
                             files[name] = file_record(out / name)
                     jrec = manifest.job(job.name, "figure", job.hash)
-                    jrec.update(hash=job.hash, state="done", drawn={**env, "wall_s": round(rec["seconds"], 2)},
+                    jrec.update(hash=job.hash, settings=canonical(job.settings), number=job.number, state="done", drawn={**env, "wall_s": round(rec["seconds"], 2)},
                                 files=files)
                     jrec["parts"]["all"] = {
                         "hash": job.hash, "state": "done", "progress": 1.0, **env, "wall_s": round(rec["seconds"], 2),
@@ -124,7 +124,8 @@ def import_paper_scale_run(src: str | Path, out: str | Path = "figures/paper", *
                         log(f"note: {part.id}: its stored configuration differs from today's; not imported")
                         continue
                     jrec = manifest.job(job.name, "table1", job.hash)
-                    jrec["hash"] = job.hash
+                    jrec.update(hash=job.hash, settings=canonical(job.settings), file=job.file, model=job.model,
+                                paper=numbers_paper(job))
                     numbers = {k: rec[k] for k in ("best_psnr", "best_epoch", "final_psnr", "zero_psnr", "epochs")}
                     numbers.update(train_s=round(rec["train_s"], 3), paper_psnr=rec.get("paper_psnr"))
                     jrec["parts"][part.name] = {
@@ -151,6 +152,13 @@ def import_paper_scale_run(src: str | Path, out: str | Path = "figures/paper", *
         manifest.save()
         readme.write(out, manifest, list(jobs.values()))
     return imported
+
+
+def numbers_paper(job) -> list | None:
+    """Table 1's (mean, std) of a cell."""
+    from ..paper_data import table1_psnr
+
+    return list((table1_psnr(job.file) or {}).get(job.model) or []) or None
 
 
 def _stored_settings(config: dict) -> dict:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .jobs import JobSpec, catalogue, known_jobs, parse_budget
+from .jobs import JobSpec, canonical, catalogue, known_jobs, parse_budget
 from .manifest import Manifest, environment, now, writer_lock
 from .execute import Interrupted, _secs, draw_ready, run_unit
 from .planner import MIN_PROGRESS_S, ProcessState, TimeModel, Unit, next_unit
@@ -86,7 +86,7 @@ def _reconcile(manifest: Manifest, jobs: list[JobSpec]) -> list[str]:
                          f"{job.hash}); redone (the old record is kept under 'superseded')")
             manifest.supersede(job.name, f"settings hash {rec.get('hash')} -> {job.hash}")
         rec = manifest.job(job.name, job.kind, job.hash)
-        rec["kind"], rec["hash"] = job.kind, job.hash
+        rec["kind"], rec["hash"], rec["settings"] = job.kind, job.hash, canonical(job.settings)
         if job.kind == "table1":
             from ..paper_data import table1_psnr
 
