@@ -50,6 +50,9 @@ def paper(out, preset, device, budget, data, jobs, seeds, seeds_together, target
     checkpoints; the planner fills the budget using the device's measured time model; the
     manifest and the README of --out say what is done and what is left.
     """
+    import time
+
+    started = time.time()          # the budget counts from here: torch and the data load inside it
     from ..paperscale import transfer
 
     if import_from:
@@ -73,7 +76,7 @@ def paper(out, preset, device, budget, data, jobs, seeds, seeds_together, target
 
     report = reproduce_paper(out, preset=preset, device=device, budget=budget, data=data, jobs=list(jobs) or None,
                              seeds=seeds, seeds_together=seeds_together, target=target, plan_only=plan_only,
-                             log=lambda line: click.echo(line))
+                             log=lambda line: click.echo(line), started=started)
     if report.failed:
         for part, error in report.failed.items():
             click.echo(f"failed: {part}: {error}", err=True)

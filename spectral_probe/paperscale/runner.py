@@ -185,7 +185,8 @@ class _Signals:
 def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "paper", device: str = "auto",
                     budget="9m", data: str | os.PathLike | None = None, jobs: Sequence[str] | None = None,
                     seeds: int = 5, seeds_together: int | None = None, target: str = "tetris.wav",
-                    plan_only: bool = False, dpi: int = 80, log: Callable[[str], None] = print) -> RunReport:
+                    plan_only: bool = False, dpi: int = 80, log: Callable[[str], None] = print,
+                    started: float | None = None) -> RunReport:
     """Continue the reproduction in ``out`` for at most ``budget`` (see the module docstring).
 
     Parameters
@@ -203,13 +204,16 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
         (default :data:`~spectral_probe.paperscale.table1.SEEDS_TOGETHER`).
     plan_only
         Print the plan and estimates; run nothing and write nothing.
+    started
+        ``time.time()`` from which the budget counts (default: now; the CLI passes the moment its command
+        started, so that ``--budget 9m`` bounds the whole command, torch's import included).
     """
     from ..accel import float32_matmul
     from ..devices import resolve_device
     from ..validation import positive_int
     from .table1 import SEEDS_TOGETHER
 
-    started = time.time()
+    started = time.time() if started is None else float(started)
     budget_s = parse_budget(budget)
     k = positive_int(SEEDS_TOGETHER if seeds_together is None else seeds_together, "--seeds-together")
     out = Path(out)
