@@ -270,3 +270,13 @@ def test_data_option_does_not_leak(data, tmp_path, monkeypatch):
     monkeypatch.setenv("SPECTRAL_PROBE_DATA", "/elsewhere")
     run(tmp_path / "p", data, jobs=["fig5"], plan_only=True)
     assert os.environ["SPECTRAL_PROBE_DATA"] == "/elsewhere"
+
+
+def test_a_selected_part_leaves_its_job_partial_and_the_rest_follows(data, tmp_path):
+    out = tmp_path / "paper"
+    run(out, data, jobs=[T1 + "/seed3"])
+    cell = json.loads((out / "manifest.json").read_text())["jobs"][T1]
+    assert cell["state"] == "partial" and cell["parts"]["seed3"]["state"] == "done"
+    rest = run(out, data, jobs=[T1])
+    assert rest.advanced == [f"{T1}/seed{k}" for k in (0, 1, 2, 4)]
+    assert json.loads((out / "manifest.json").read_text())["jobs"][T1]["state"] == "done"

@@ -53,6 +53,14 @@ def run(out, data, **kw):
     return reproduce_paper(out, preset="test", device="cpu", data=data, log=lambda line: None, **kw)
 
 
+def _started(folder, index):
+    """Unix time at which run ``index`` of a folder's manifest started."""
+    import datetime as dt
+
+    run = json.loads((folder / "manifest.json").read_text())["runs"][index]
+    return dt.datetime.fromisoformat(run["started"]).timestamp()
+
+
 def _cut_at(monkeypatch, epoch):
     original = Deadline.on_epoch_end
 
@@ -83,15 +91,27 @@ def test_export_import_and_continue_elsewhere(data, tmp_path, monkeypatch):
     for name in ("fig5.png", "fig5.h5", *mine["jobs"][T1]["parts"]["seed0"]["files"]):
         assert (here / name).read_bytes() == (gpu / name).read_bytes()
     assert "fig5" in (here / "README.md").read_text()
+    third = run(gpu, data, jobs=[T1 + "/seed1"])                    # the 'GPU' side works on; import it again
+    assert third.advanced == [T1 + "/seed1"]
+    before = (here / "README.md").stat().st_mtime_ns
+    assert import_results(export_results(gpu, tmp_path / "back2", since=_started(gpu, -1))[0], here) == \
+        [T1 + "/seed1"]
+    assert (here / "README.md").stat().st_mtime_ns >= before
     second = run(here, data, jobs=["fig5", T1 + "/seed0"])          # continues the imported checkpoint
     assert second.advanced == [T1 + "/seed0"] and not second.left
+    fourth = run(gpu, data, jobs=[T1 + "/seed0"])                   # the 'GPU' side finishes the same part
+    import_results(export_results(gpu, tmp_path / "back3", since=_started(gpu, -1))[0], here)
+    mine = json.loads((here / "manifest.json").read_text())["jobs"][T1]["parts"]["seed0"]
+    theirs = json.loads((gpu / "manifest.json").read_text())["jobs"][T1]["parts"]["seed0"]
+    assert fourth.advanced == [T1 + "/seed0"] and mine["state"] == theirs["state"] == "done"
+    assert mine["numbers"]["best_psnr"] == theirs["numbers"]["best_psnr"]   # the same trajectory either way
     whole = run(tmp_path / "whole", data, jobs=[T1 + "/seed0"])
     assert whole.advanced == [T1 + "/seed0"]
     a = json.loads((here / "manifest.json").read_text())["jobs"][T1]["parts"]["seed0"]["numbers"]
     b = json.loads((tmp_path / "whole" / "manifest.json").read_text())["jobs"][T1]["parts"]["seed0"]["numbers"]
     assert a["best_psnr"] == b["best_psnr"] and a["final_psnr"] == b["final_psnr"] and a["epochs"] == 50
     assert [r["advanced"] for r in json.loads((here / "manifest.json").read_text())["runs"]] == \
-        [[ "fig5/all", T1 + "/seed0"], [T1 + "/seed0"]]
+        [["fig5/all", T1 + "/seed0"], [T1 + "/seed1"], [T1 + "/seed0"]]
 
 
 def test_export_leaves_finished_run_files_behind_first_and_says_so(data, tmp_path, monkeypatch):

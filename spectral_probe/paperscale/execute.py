@@ -84,7 +84,7 @@ def run_unit(unit, est, manifest, jobs, model, process, env, report, run, out, p
             rec.update(state="failed", error=f"{type(exc).__name__}: {first}",
                        traceback="\n".join(traceback.format_exc().splitlines()[-12:]), **env)
             report.failed[part.id] = f"{type(exc).__name__}: {first}"
-        manifest.update_job_state(job.name, [p.name for p in job.parts], job.kind == "figure")
+        manifest.update_job_state(job.name, job.part_names, job.kind == "figure")
         log(f"  failed: {type(exc).__name__}: {first}")
         return
     finally:
@@ -112,7 +112,7 @@ def run_unit(unit, est, manifest, jobs, model, process, env, report, run, out, p
     if drawn:
         manifest.jobs[job.name]["drawn"] = {**env, "wall_s": round(wall, 2)}
         manifest.jobs[job.name]["files"] = recorded
-    state = manifest.update_job_state(job.name, [p.name for p in job.parts], job.kind == "figure")
+    state = manifest.update_job_state(job.name, job.part_names, job.kind == "figure")
     extra = ""
     if unit.kind == "table1":
         extra = "; " + ", ".join(f"{p.name} peak {n['best_psnr']:.2f} dB" for p, _, _, n in results)
@@ -150,7 +150,7 @@ def draw_ready(manifest, jobs, model, env, report, run, out, preset, target, dpi
         rec = manifest.jobs.get(job.name, {})
         if job.kind != "figure" or rec.get("drawn") or rec.get("state") == "done":
             continue
-        if not all(rec["parts"].get(p.name, {}).get("state") == "done" for p in job.parts):
+        if not all(rec["parts"].get(p, {}).get("state") == "done" for p in job.part_names):
             continue
         need = model.overhead(f"fig{job.number}-draw")
         if time.time() + need * MARGIN > end:
@@ -168,6 +168,6 @@ def draw_ready(manifest, jobs, model, env, report, run, out, preset, target, dpi
         rec["drawn"] = {**env, "wall_s": round(wall, 2)}
         rec["files"] = _record_files(out, files)
         run["wrote"] += sorted(rec["files"])
-        manifest.update_job_state(job.name, [p.name for p in job.parts], True)
+        manifest.update_job_state(job.name, job.part_names, True)
         log(f"{job.name}: drawn in {wall:.1f} s")
         manifest.save()

@@ -264,7 +264,7 @@ def select(jobs: list[JobSpec], selectors: Sequence[str] | None) -> list[JobSpec
 def _with_parts(job: JobSpec, parts: list[PartSpec]) -> JobSpec:
     from dataclasses import replace
 
-    return replace(job, parts=parts)
+    return replace(job, parts=parts, all_parts=tuple(job.part_names))
 
 
 def known_jobs(manifest, preset: str, target: str = "tetris.wav", seeds: int = 5) -> list[JobSpec]:

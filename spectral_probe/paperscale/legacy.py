@@ -132,7 +132,7 @@ def import_paper_scale_run(src: str | Path, out: str | Path = "figures/paper", *
                         "hash": part.hash, "state": "done", "progress": 1.0, **env, "wall_s": round(rec["seconds"], 2),
                         "estimate_s": round(rec["estimate_s"], 2), "files": {}, "numbers": numbers,
                         "note": f"imported from benchmarks/paper_scale.py at {commit}; run file not kept"}
-                    manifest.update_job_state(job.name, [p.name for p in job.parts], False)
+                    manifest.update_job_state(job.name, job.part_names, False)
                     advanced.append(part.id)
             imported += advanced
             manifest.data["runs"].append({

@@ -21,7 +21,8 @@ Time model (per device, kept in the manifest under ``profiles`` and updated afte
   fall back to the recipe's CPU estimate beyond its training, scaled to the device.
 
 Planner (:func:`next_unit`): continue partial work first, then in priority order take the first
-unit whose estimate (x :data:`MARGIN`) fits the time left; when none fits, take the first unit that
+unit whose estimate (x :data:`MARGIN`; x :data:`UNSEEN_MARGIN` for a part that cannot stop at the
+deadline and whose kind this device has not run yet) fits the time left; when none fits, take the first unit that
 can stop at the deadline and continue later (training parts with checkpoints), provided the time
 left buys real progress (its compile and overhead plus :data:`MIN_PROGRESS_S`).  So a run ends with
 budget left only when nothing left can use it.
@@ -34,11 +35,13 @@ from dataclasses import dataclass, field
 
 from .specs import JobSpec, PartSpec, Work
 
-__all__ = ["Unit", "TimeModel", "ProcessState", "next_unit", "MARGIN", "MIN_PROGRESS_S", "KEEP",
+__all__ = ["Unit", "TimeModel", "ProcessState", "next_unit", "MARGIN", "UNSEEN_MARGIN", "MIN_PROGRESS_S", "KEEP",
            "h200_profile"]
 
 #: estimates are multiplied by this before they are compared with the time left
 MARGIN = 1.1
+#: ... and by this for a part that cannot stop at the deadline, of a kind never run on this device
+UNSEEN_MARGIN = 1.5
 #: a unit cut at the deadline is started only if it gets at least this much training time
 MIN_PROGRESS_S = 10.0
 #: observations kept per quantity (the estimate is their mean)
@@ -205,6 +208,12 @@ class TimeModel:
                 sim.saw(w.shape)
         return max(0.0, self.training_seconds(unit) + compile_s + self.overhead(unit.kind))
 
+    def margin(self, unit: Unit) -> float:
+        """:data:`MARGIN`; :data:`UNSEEN_MARGIN` for a part that cannot stop early, of a kind not run here yet."""
+        if unit.resumable or _mean(self.profile["overheads"].get(unit.kind)) is not None:
+            return MARGIN
+        return UNSEEN_MARGIN
+
     # ------------------------------------------------------------------ learning
     def observe_rate(self, shape: str, k: int, seconds_per_epoch: float) -> None:
         if seconds_per_epoch > 0 and math.isfinite(seconds_per_epoch):
@@ -252,7 +261,7 @@ def next_unit(units: list[Unit], time_left: float, model: TimeModel, process: Pr
     ordered = [u for u in units if u.progress > 0] + [u for u in units if u.progress <= 0]
     for unit in ordered:
         est = model.estimate(unit, process)
-        if est * MARGIN <= time_left:
+        if est * model.margin(unit) <= time_left:
             return unit, est, False
     for unit in ordered:
         if not unit.resumable:

@@ -88,7 +88,13 @@ class JobSpec:
     model: str | None = None
     sizes: dict = field(default_factory=dict)
     data: tuple = ()          # data files the job reads
+    all_parts: tuple = ()     # names of every part, also when ``parts`` holds a selection
 
     @property
     def hash(self) -> str:
         return settings_hash(self.settings)
+
+    @property
+    def part_names(self) -> list[str]:
+        """Every part of the job (its state derives from all of them, whatever ``--jobs`` selected)."""
+        return list(self.all_parts) or [p.name for p in self.parts]

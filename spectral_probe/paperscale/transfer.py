@@ -8,10 +8,10 @@
   unless those alone exceed the limit), and the packed manifest says so: a partial part whose
   checkpoint file stayed behind restarts from zero.
 * :func:`import_results` (here): checks the archive (relative paths under the folder only, no
-  links), merges its manifest into the local one part by part (the further-advanced record wins;
-  runs and device profiles are united) and writes its files; a local file that the local manifest
-  records with other content is kept, the incoming one goes to ``superseded/import-<time>/``.
-  The README and ``.gitignore`` are regenerated.
+  links, every file matching the checksum its manifest records), merges its manifest into the local
+  one part by part (the further-advanced record wins; runs and device profiles are united) and writes
+  the files of the records it took; a file whose local record stays the newer one is kept, and the
+  incoming copy goes to ``superseded/import-<time>/``.  The README and ``.gitignore`` are regenerated.
 * :func:`carry_files` (here, before a GPU run): copies the files a next run needs and git does not
   hold (partial parts' checkpoints, complete parts of undrawn figures that are too large for git)
   into a folder for the device tool's ``carry``, within a size limit.
@@ -156,9 +156,16 @@ def _members(tar: tarfile.TarFile, src) -> list[tarfile.TarInfo]:
     return members
 
 
-def merge_manifests(local: Manifest, incoming: dict) -> list[str]:
-    """Merge ``incoming`` into ``local`` part by part; returns the parts taken from ``incoming``."""
-    taken = []
+def merge_manifests(local: Manifest, incoming: dict) -> tuple[list[str], set[str]]:
+    """Merge ``incoming`` into ``local`` part by part (the further-advanced record wins).
+
+    Returns
+    -------
+    (parts, files)
+        The part ids taken from ``incoming``, and the files their records (and drawn figures) name:
+        those replace the local copies.
+    """
+    taken, files = [], set()
     for name, job in incoming.get("jobs", {}).items():
         mine = local.jobs.get(name)
         if mine is None or mine.get("hash") != job.get("hash"):
@@ -166,6 +173,7 @@ def merge_manifests(local: Manifest, incoming: dict) -> list[str]:
                 local.supersede(name, f"replaced by an imported record (hash {job.get('hash')})")
             local.jobs[name] = job
             taken += [f"{name}/{p}" for p in job.get("parts", {})]
+            files |= set(job.get("files", {})) | {f for r in job.get("parts", {}).values() for f in r.get("files", {})}
             continue
         for pname, rec in job.get("parts", {}).items():
             have = mine["parts"].get(pname, {"state": "todo", "progress": 0.0})
@@ -174,8 +182,10 @@ def merge_manifests(local: Manifest, incoming: dict) -> list[str]:
             if newer:
                 mine["parts"][pname] = rec
                 taken.append(f"{name}/{pname}")
+                files |= set(rec.get("files", {}))
         if job.get("drawn") and not mine.get("drawn"):
             mine["drawn"], mine["files"] = job["drawn"], job.get("files", {})
+            files |= set(job.get("files", {}))
         mine["state"] = max(mine.get("state", "todo"), job.get("state", "todo"), key=lambda s: _STATE_RANK.get(s, 0))
     ids = {r.get("started"): r for r in local.data["runs"]}
     for run in incoming.get("runs", []):
@@ -185,8 +195,9 @@ def merge_manifests(local: Manifest, incoming: dict) -> list[str]:
         local.data["profiles"][device] = _merge_profile(local.data["profiles"].get(device, {}), prof)
     local.data["measurements"].update(incoming.get("measurements", {}))
     for key in ("preset", "target"):
-        local.data.setdefault(key, incoming.get(key))
-    return taken
+        if local.data.get(key) is None:
+            local.data[key] = incoming.get(key)
+    return taken, files
 
 
 def _merge_profile(mine: dict, theirs: dict) -> dict:
@@ -216,26 +227,30 @@ def import_results(src: str | os.PathLike, out: str | os.PathLike = "figures/pap
         incoming = json.loads(tar.extractfile(names[MANIFEST]).read())
     except json.JSONDecodeError as exc:
         raise ValueError(f"the archive's {MANIFEST} is damaged ({exc}); nothing was imported") from None
+    contents = {name: tar.extractfile(m).read() for name, m in names.items() if name != MANIFEST}
+    recorded = _known_files(Manifest(out, incoming))
+    bad = [n for n, data in contents.items() if n in recorded and recorded[n] and recorded[n] != _sha(data)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} in the archive from '{src}' do(es) not match the checksum its manifest "
+                         "records; nothing was imported")
     with writer_lock(out):
         local = Manifest.load(out)
         if local.data.get("preset") not in (None, incoming.get("preset")):
             raise ValueError(f"'{out}' holds the {local.data.get('preset')!r} preset, the archive "
                              f"{incoming.get('preset')!r}; nothing was imported")
         known = _known_files(local)
+        taken, newer_files = merge_manifests(local, incoming)
         aside = out / "superseded" / f"import-{time.strftime('%Y%m%d-%H%M%S')}"
-        for name, member in names.items():
-            if name == MANIFEST:
-                continue
-            data = tar.extractfile(member).read()
+        for name, data in contents.items():
             target = out / name
-            if target.exists() and name in known and known[name] != _sha(data) and not name.endswith(
-                    ("README.md", ".gitignore")):
+            keep_local = (target.exists() and name in known and known[name] != _sha(data)
+                          and name not in newer_files and not name.endswith(("README.md", ".gitignore")))
+            if keep_local:                  # the local record is the newer one: the incoming copy goes aside
                 target = aside / name
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.import.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, target)
-        taken = merge_manifests(local, incoming)
         local.save()
         from . import readme
         from .jobs import known_jobs
