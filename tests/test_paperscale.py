@@ -280,3 +280,24 @@ def test_a_selected_part_leaves_its_job_partial_and_the_rest_follows(data, tmp_p
     rest = run(out, data, jobs=[T1])
     assert rest.advanced == [f"{T1}/seed{k}" for k in (0, 1, 2, 4)]
     assert json.loads((out / "manifest.json").read_text())["jobs"][T1]["state"] == "done"
+
+
+def test_sigterm_stops_the_training_with_a_checkpoint_and_exit_124(data, tmp_path, monkeypatch):
+    import signal
+
+    monkeypatch.setitem(jobs_mod.TEST_TABLE1, "epochs", 60)
+    original = Deadline.on_epoch_end
+
+    def terminated_in_epoch_21(self, state):          # as if `timeout` sent SIGTERM during epoch 21
+        if state.epoch == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+        original(self, state)
+
+    monkeypatch.setattr(Deadline, "on_epoch_end", terminated_in_epoch_21)
+    out = tmp_path / "paper"
+    report = run(out, data, jobs=[T1 + "/seed0", T1 + "/seed1"])
+    assert report.ended_by == "SIGTERM" and report.exit_code == 124 and report.advanced == [T1 + "/seed0"]
+    rec = json.loads((out / "manifest.json").read_text())["jobs"][T1]["parts"]
+    assert rec["seed0"]["state"] == "partial" and rec["seed0"]["progress"] == pytest.approx(21 / 60)
+    assert rec["seed1"]["state"] == "todo"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL            # the handler is restored
