@@ -10,7 +10,7 @@ numbers, so the continued trajectories equal an uninterrupted batch's bit for bi
 same device.
 
 The file (HDF5) holds one row of bytes (:class:`~spectral_probe.checkpoint.StateLayout`:
-entries ``param/<name>``, ``adam/<name>/<key>``, ``best/<name>``, ``best/loss``, JSON meta)
+entries ``param/<name>``, ``optimizer/<index>/<key>``, ``best/<name>``, ``best/loss``, JSON meta)
 with a Fletcher32 checksum, and the ``losses (step, model)`` and ``lrs (step,)`` arrays.  It
 is written to a temporary file and renamed over the old one, so a kill leaves the previous
 state.  A file whose settings differ from the fit's (``key``, K, shapes, training settings)
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import StateLayout, _to_tensor
+from .checkpoint import StateLayout, _to_tensor, optimizer_entries, optimizer_state
 from .validation import positive_int
 
 __all__ = ["BatchedCheckpoint", "BATCHED_FORMAT"]
@@ -143,15 +143,9 @@ class BatchedCheckpoint:
 def capture(stack_params: dict, optimizer, scheduler, best: list, best_loss, names: list[str]) -> tuple[dict, dict]:
     """Tensors and meta of a batch's state (see :class:`BatchedCheckpoint`)."""
     tensors = {f"param/{n}": stack_params[n].detach() for n in names}
-    sd = optimizer.state_dict()
-    meta = {"optimizer_groups": sd["param_groups"], "optimizer_values": {}, "scheduler": scheduler.state_dict(),
-            "has_best": bool(best)}
-    for index, values in sd["state"].items():
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"adam/{index}/{key}"] = value
-            else:
-                meta["optimizer_values"][f"{index}/{key}"] = value
+    opt_tensors, meta = optimizer_entries(optimizer.state_dict())
+    tensors.update(opt_tensors)
+    meta.update(scheduler=scheduler.state_dict(), has_best=bool(best))
     for n, b in zip(names, best):
         tensors[f"best/{n}"] = b
     if best:
@@ -169,16 +163,9 @@ def restore(saved: _Saved, stack_params: dict, optimizer, scheduler, best: list,
 
     for n in names:
         stack_params[n].copy_(tensor(f"param/{n}"))
-    state: dict = {}
-    for name in saved.arrays:
-        if name.startswith("adam/"):
-            _, index, key = name.split("/", 2)
-            state.setdefault(int(index), {})[key] = tensor(name)
-    for name, value in saved.meta.get("optimizer_values", {}).items():
-        index, key = name.split("/", 1)
-        state.setdefault(int(index), {})[key] = value
-    if state:
-        optimizer.load_state_dict({"state": state, "param_groups": saved.meta["optimizer_groups"]})
+    opt = optimizer_state(saved.arrays, saved.meta, tensor)
+    if opt["state"]:
+        optimizer.load_state_dict(opt)
     scheduler.load_state_dict(saved.meta["scheduler"])
     if best:
         if not saved.meta.get("has_best"):

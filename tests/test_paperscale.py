@@ -8,39 +8,18 @@ import os
 import h5py
 import numpy as np
 import pytest
-import torch
 
+from _paperscale_fixtures import data, one_thread  # noqa: F401 - fixtures
 from spectral_probe.paperscale import jobs as jobs_mod
 from spectral_probe.paperscale import paper_status, reproduce_paper
 from spectral_probe.paperscale.jobs import catalogue, parse_budget, select, settings_hash
 from spectral_probe.paperscale.manifest import Manifest, writer_lock
 from spectral_probe.paperscale.table1 import run_path
-from spectral_probe.signals import load_target, tones
+from spectral_probe.signals import load_target
 from spectral_probe.store.filelock import RunLockedError
 from spectral_probe.training import Deadline
 
 T1 = "table1/tetris/siren2"
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """Stand-ins named like the paper's files (the runner must find them through --data only)."""
-    import soundfile as sf
-
-    root = tmp_path_factory.mktemp("data")
-    (root / "audio").mkdir()
-    sf.write(root / "audio" / "tetris.wav", 0.9 * load_target("synthetic:broadband", n=4096).values.numpy()[:, 0],
-             22050)
-    sf.write(root / "audio" / "gt_bach.wav", 0.9 * tones(4096, (0.005, 0.02)).values.numpy()[:, 0], 22050)
-    return root
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 def run(out, data, budget="120s", **kw):

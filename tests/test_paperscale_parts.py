@@ -14,24 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import xarray as xr
 
 import spectral_probe.figures as figures_pkg
+from _paperscale_fixtures import one_thread  # noqa: F401 - fixture
 from spectral_probe.paperscale import reproduce_paper
+from spectral_probe.paperscale.specs import Work as TrainingWork      # the contract's TrainingWork fields
 from spectral_probe.training import Deadline
 
 EPOCHS = 40
-
-
-@dataclass(frozen=True)
-class TrainingWork:
-    model: str
-    n: int
-    dims: int
-    width: int
-    depth: int
-    epochs: int
 
 
 @dataclass(frozen=True)
@@ -117,14 +108,6 @@ def parts_recipe(monkeypatch):
     fake = PartsRecipe()
     monkeypatch.setattr(figures_pkg, "get_recipe", lambda n: fake if str(n).removeprefix("fig") == "5" else real(n))
     return fake
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
 
 
 def run(out, **kw):

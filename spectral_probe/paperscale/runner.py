@@ -12,6 +12,7 @@ is kept.  At the end: the README and ``.gitignore`` of the folder are regenerate
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import sys
@@ -246,8 +247,10 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
                 return report
             from . import readme
 
-            run = {"id": len(manifest.data["runs"]) + 1, "started": now(), **{k_: env[k_] for k_ in
-                   ("device", "torch", "commit")}, "budget_s": budget_s, "advanced": [], "wrote": []}
+            when = dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(timespec="seconds")
+            run = {"id": len(manifest.data["runs"]) + 1, "started": when, "started_ts": round(started, 3),
+                   **{k_: env[k_] for k_ in ("device", "torch", "commit")}, "budget_s": budget_s, "advanced": [],
+                   "wrote": []}
             manifest.data["runs"].append(run)
             manifest.data.update(preset=preset, target=target)
             try:
@@ -334,6 +337,8 @@ def _execute(units, manifest, jobs, model, process, env, report, run, started, o
     min_progress = min(MIN_PROGRESS_S, 0.05 * report.budget_s)
     with _Signals(deadline) as sig:
         try:
+            # figures whose parts were all done by an earlier run that had no time left to draw them
+            draw_ready(manifest, jobs, model, env, report, run, out, preset, target, dpi, deadline.at, log)
             while True:
                 unit, est, cut = next_unit(units, deadline.at - time.time(), model, process, min_progress)
                 if unit is None or sig.name:

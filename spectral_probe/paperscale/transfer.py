@@ -42,8 +42,8 @@ def _run_files(manifest: Manifest, since: float) -> list[str]:
 
     out = []
     for run in manifest.data.get("runs", []):
-        started = dt.datetime.fromisoformat(run["started"]).timestamp()
-        if started >= since - 1:
+        started = run.get("started_ts") or dt.datetime.fromisoformat(run["started"]).timestamp()
+        if started >= since:
             out += [p for p in run.get("wrote", []) if p not in out and (manifest.folder / p).exists()]
     return out
 
@@ -187,9 +187,9 @@ def merge_manifests(local: Manifest, incoming: dict) -> tuple[list[str], set[str
             mine["drawn"], mine["files"] = job["drawn"], job.get("files", {})
             files |= set(job.get("files", {}))
         mine["state"] = max(mine.get("state", "todo"), job.get("state", "todo"), key=lambda s: _STATE_RANK.get(s, 0))
-    ids = {r.get("started"): r for r in local.data["runs"]}
+    ids = {(r.get("started"), r.get("started_ts")) for r in local.data["runs"]}
     for run in incoming.get("runs", []):
-        if run.get("started") not in ids:
+        if (run.get("started"), run.get("started_ts")) not in ids:
             local.data["runs"].append({**run, "id": len(local.data["runs"]) + 1})
     for device, prof in incoming.get("profiles", {}).items():
         local.data["profiles"][device] = _merge_profile(local.data["profiles"].get(device, {}), prof)
