@@ -35,9 +35,9 @@ import time
 import numpy as np
 import torch
 
-from spectral_probe.accel import float32_matmul
 from spectral_probe.devices import resolve_device
 from spectral_probe.presets import make_run
+from spectral_probe.torch_settings import float32_matmul, torch_threads
 from spectral_probe.training import fit
 
 ROUTES = ("authors", "reference", "fit", "fit-compile", "fit-graphs", "fit-compile-graphs", "fit-tf32")
@@ -114,8 +114,11 @@ def main() -> None:
                         help="default: authors reference fit fit-compile, plus the graph routes on CUDA")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    with torch_threads(args.threads):
+        run(args)
+
+
+def run(args) -> None:
     device = resolve_device(args.device)
     routes = args.routes or ["authors", "reference", "fit", "fit-compile"] + (
         ["fit-graphs", "fit-compile-graphs"] if device.type == "cuda" else [])

@@ -308,7 +308,7 @@ def summary_markdown(report: dict) -> str:
 def environment(device) -> dict:
     import torch
 
-    from spectral_probe.accel import precision_settings
+    from spectral_probe.torch_settings import precision_settings
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "device": str(device), "device_name": name,
@@ -343,7 +343,9 @@ def _check_inputs(args) -> tuple[list[str], list[tuple[str, str]]]:
     """Figures and runs to do; ValueError (one line) for missing data or bad options, before any work."""
     from spectral_probe.figures import expand_figures
     from spectral_probe.signals.io import DATA_ENV, resolve_data_path
+    from spectral_probe.validation import nonnegative_int
 
+    nonnegative_int(args.threads, "--threads")
     if args.data is not None:
         if not Path(args.data).is_dir():
             raise ValueError(f"--data {args.data!r} is not a folder")
@@ -399,18 +401,17 @@ def _main(argv=None) -> int:
         return 2
     import torch
 
-    from spectral_probe.accel import float32_matmul
     from spectral_probe.figures import clear_run_cache
+    from spectral_probe.torch_settings import torch_settings
 
     args.device = str(device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     status = 0
-    with float32_matmul("highest"):     # full float32: the paper's 60 dB PSNRs need ~1e-3 relative accuracy
+    # full float32: the paper's 60 dB PSNRs need ~1e-3 relative accuracy; both settings restored at the end
+    with torch_settings(threads=args.threads, precision="highest"):
         report = {"script": "benchmarks/paper_scale.py", "args": vars(args), "environment": environment(device),
                   "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "finished": False}
         log(f"paper_scale: preset {args.preset} on {report['environment']['device_name']}, torch {torch.__version__}, "

@@ -102,17 +102,20 @@ def run_sweep_batched(plan: SweepPlan, *, max_models: int | None = None,
     on_result
         Called with each run's summary.
     threads
-        ``torch.set_num_threads`` for the whole sweep (default: the plan's per-run threads).
+        torch threads for the whole sweep (default: the plan's per-run threads), restored at its end.
     """
-    import torch
-
-    from ..store.filelock import writer_alive
+    from ..torch_settings import torch_threads
 
     (plan.outdir / "runs").mkdir(parents=True, exist_ok=True)
     _write_manifest(plan)
     threads = threads or (plan.todo[0].threads if plan.todo else None)
-    if threads:
-        torch.set_num_threads(threads)
+    with torch_threads(threads):            # restored for the caller when the sweep ends
+        return _run_groups(plan, max_models, on_result)
+
+
+def _run_groups(plan: SweepPlan, max_models: int | None, on_result: Callable[[dict], None] | None) -> SweepReport:
+    from ..store.filelock import writer_alive
+
     failed: dict[str, str] = {}
 
     def report(summary: dict) -> None:

@@ -135,14 +135,17 @@ def run_one(task: RunTask) -> dict:
         complete, ``"failed"``), ``path``; best/final/zero PSNR, epochs_run and
         wall_time for ``"ok"``; ``error`` and ``traceback`` for ``"failed"``.
     """
+    from ..torch_settings import torch_threads
+
+    with torch_threads(task.threads):       # the caller's thread count is back afterwards (in-process sweeps)
+        return _run_one(task)
+
+
+def _run_one(task: RunTask) -> dict:
     from ..presets import make_run
     from ..runs import train_to_file
     from ..store.filelock import writer_alive
 
-    if task.threads:
-        import torch
-
-        torch.set_num_threads(task.threads)
     path = Path(task.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_complete(path):
