@@ -24,11 +24,11 @@ import statistics
 
 import torch
 
-from spectral_probe.batched import fit_batched
+from spectral_probe.training.batched import fit_batched
 from spectral_probe.devices import resolve_device
 from spectral_probe.figures.common import image_target
 from spectral_probe.figures.sizes import figure_sizes
-from spectral_probe.presets import PRESETS, make_run
+from spectral_probe.training.presets import PRESETS, make_run
 from spectral_probe.signals import load_target
 from spectral_probe.torch_settings import torch_threads
 from spectral_probe.training import fit

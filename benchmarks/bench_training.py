@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from spectral_probe.devices import resolve_device
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.torch_settings import float32_matmul, torch_threads
 from spectral_probe.training import fit
 

@@ -66,7 +66,7 @@ def _on_signal(signum, frame):
 # --------------------------------------------------------------------------- workloads
 
 def table1_jobs(preset: str, runs, cuda_graphs: bool = False) -> list[dict]:
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
 
     jobs = []
     for target, model in runs:
@@ -117,7 +117,7 @@ def figure_training(number: str, preset: str, target: str) -> list[tuple]:
     """
     from spectral_probe.figures.common import audio_offset, audio_target_spec, image_target, training_preset
     from spectral_probe.figures.sizes import figure_sizes
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
 
     tp = training_preset(preset)
     over = figure_overrides(number, preset, target)
@@ -198,7 +198,7 @@ def _shape_label(shape) -> str:
 
 def _cpu_model(shape) -> float:
     """CPU seconds per epoch of ``shape`` in the package's model (``presets.CPU_SECONDS_PER_UNIT``)."""
-    from spectral_probe.presets import CPU_SECONDS_PER_UNIT
+    from spectral_probe.training.presets import CPU_SECONDS_PER_UNIT
 
     _, n, _, width, depth, _ = shape
     return n * width * width * depth * CPU_SECONDS_PER_UNIT
@@ -252,7 +252,7 @@ def run_figure(job, args, out: Path) -> dict:
 
 
 def run_table1(job, args, out: Path) -> dict:
-    from spectral_probe.runs import train_to_file
+    from spectral_probe.training.runs import train_to_file
 
     spec, loaded = job["spec"], job["loaded"]
     spec.train = type(spec.train)(**{**spec.train.to_dict(), "device": args.device})

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _fault_run as fr  # noqa: E402
 
 from spectral_probe import open_run  # noqa: E402
-from spectral_probe.interrupts import RunInterrupted  # noqa: E402
+from spectral_probe.training.interrupts import RunInterrupted  # noqa: E402
 from spectral_probe.store import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_WRITING  # noqa: E402
 from spectral_probe.torch_settings import torch_threads  # noqa: E402
 from spectral_probe.training import Callback  # noqa: E402
@@ -222,7 +222,7 @@ def test_minibatch_resume_restores_the_batch_order(tmp_path, one_thread):
 
 
 def test_resume_refuses_another_configuration(tmp_path, reference):
-    from spectral_probe.runs import train_to_file
+    from spectral_probe.training.runs import train_to_file
 
     path = tmp_path / "run.h5"
     path.write_bytes(reference.read_bytes())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import spectral_probe.training as training
+import spectral_probe.training.loop as loop
 from spectral_probe.models import build_model
 from spectral_probe.signals import Target, tones
 from spectral_probe.training import Callback, TrainConfig, fit, psnr_from_mse, train_step
@@ -104,8 +104,8 @@ def test_probes_argument_takes_callbacks(small):
 
 def test_minibatch_fallback_when_memory_is_short(small, monkeypatch):
     target, model = small
-    need = training.full_batch_bytes(model, target.n)
-    monkeypatch.setattr(training, "available_memory_bytes", lambda device: need // 2)
+    need = loop.full_batch_bytes(model, target.n)
+    monkeypatch.setattr(loop, "available_memory_bytes", lambda device: need // 2)
     with pytest.warns(RuntimeWarning, match="falling back to mini-batches of 64"):
         result = fit(model, target, epochs=20, lr=1e-3, device="cpu")
     assert result.batch_size == 64 and result.notes

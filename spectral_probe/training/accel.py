@@ -41,7 +41,7 @@ from typing import Callable
 
 import torch
 
-from .torch_settings import float32_matmul, precision_settings
+from ..torch_settings import float32_matmul, precision_settings
 
 __all__ = ["float32_matmul", "precision_settings", "GraphedEpoch", "cuda_graphs_supported"]
 
