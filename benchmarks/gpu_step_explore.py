@@ -22,9 +22,9 @@ import time
 
 import torch
 
-from spectral_probe.accel import float32_matmul
+from spectral_probe.torch_settings import float32_matmul
 from spectral_probe.devices import resolve_device
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 
 
 def flops_per_epoch(n: int, width: int, depth: int, in_features: int = 1) -> float:
@@ -295,7 +295,7 @@ def main():
                         print(f"profile {v} failed: {exc}")
     # fit_batched K = 1, 5 at this size (item 4 of issue 18)
     if device.type == "cuda" and time.time() - t_start < args.time_limit + 60:
-        from spectral_probe.batched import fit_batched
+        from spectral_probe.training.batched import fit_batched
 
         for k in (1, 5):
             try:
