@@ -32,12 +32,13 @@ import time
 
 import torch
 
-from spectral_probe.batched import fit_batched
+from spectral_probe.training.batched import fit_batched
 from spectral_probe.devices import resolve_device
 from spectral_probe.figures.common import image_target
 from spectral_probe.figures.sizes import figure_sizes
-from spectral_probe.presets import PRESETS, make_run
+from spectral_probe.training.presets import PRESETS, make_run
 from spectral_probe.signals import load_target
+from spectral_probe.torch_settings import torch_threads
 from spectral_probe.training import Callback, fit
 
 ROUTES = ("one-by-one", "bmm", "vmap")
@@ -114,9 +115,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 5:
         raise SystemExit("error: --epochs must be at least 5 (the first three are not timed)")
+    with torch_threads(args.threads):
+        run(args)
+
+
+def run(args) -> None:
     routes = ["one-by-one"] + [r for r in args.routes if r != "one-by-one"]
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     table = shapes()
     unknown = sorted(set(args.shapes) - set(table))

@@ -58,8 +58,8 @@ class PartsRecipe:
         return folder / f"{name}.run.h5", folder / f"{name}.h5"
 
     def compute_part(self, name, preset, target=None, out_dir=None, *, device="auto", seed=0, callbacks=(), **sizes):
-        from spectral_probe.presets import make_run
-        from spectral_probe.runs import train_to_file
+        from spectral_probe.training.presets import make_run
+        from spectral_probe.training.runs import train_to_file
 
         run_file, result = self._paths(out_dir, name)
         if result.exists():
@@ -78,7 +78,7 @@ class PartsRecipe:
         return PartStatus(name, True, 1.0, result)
 
     def part_status(self, name, preset, target=None, out_dir=None, **sizes):
-        from spectral_probe.checkpoint import checkpoint_steps
+        from spectral_probe.training.checkpoint import checkpoint_steps
 
         run_file, result = self._paths(out_dir, name)
         if result.exists():

@@ -47,7 +47,7 @@ def default_work(number: str, preset: str, target: str | None, sizes: dict) -> t
     """Training runs of a whole figure, from its sizes (Figs 1, 2, 3, 4, 6, 14 train; the others do not)."""
     from ..figures.common import training_preset
     from ..figures.sizes import figure_sizes
-    from ..presets import PRESETS, PAPER_AUDIO_EPOCHS
+    from ..training.presets import PAPER_AUDIO_EPOCHS, PRESETS
 
     sz = figure_sizes(number, preset, **sizes)
     tp = PRESETS[training_preset(preset)]

@@ -74,7 +74,7 @@ def _middle(target: str, length: int) -> int:
 
 def table1_run(file: str, model: str, preset: str, seed: int):
     """``make_run`` of one Table 1 run: the paper preset (Sec 5.1), or the test preset's tiny crop."""
-    from ..presets import make_run
+    from ..training.presets import make_run
 
     extra = {}
     if preset == "test":
@@ -139,7 +139,7 @@ def figure_settings(number: str, preset: str, target: str | None, seed: int, siz
 
     from ..figures.common import training_preset
     from ..figures.sizes import figure_sizes
-    from ..presets import PRESETS as TRAIN_PRESETS
+    from ..training.presets import PRESETS as TRAIN_PRESETS
 
     p = TRAIN_PRESETS[training_preset(preset)]
     train = {f.name: getattr(p, f.name) for f in fields(p) if f.name != "compile"}

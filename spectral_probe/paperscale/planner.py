@@ -6,12 +6,12 @@ Time model (per device, kept in the manifest under ``profiles`` and updated afte
                      + overhead(kind)
 
 * ``rate(shape, K)``: seconds per epoch of a training shape (family, samples, input dims, depth x
-  width; SIREN^2 counts as SIREN), K models trained together (:func:`~spectral_probe.batched.fit_batched`);
+  width; SIREN^2 counts as SIREN), K models trained together (:func:`~spectral_probe.training.batched.fit_batched`);
   the mean of the last observations on this device (sustained rates of finished runs and short
   measurements).  Unmeasured shapes: an affine fit ``a + b x units`` (``units = n x width^2 x depth``)
   over the device's measured shapes (a single measured shape scales in proportion), K x the
   one-model rate for unmeasured batches; on a device with no measurement at all, the CPU model of
-  :mod:`spectral_probe.presets` (CPU) or a short measurement made by the runner (GPU).
+  :mod:`spectral_probe.training.presets` (CPU) or a short measurement made by the runner (GPU).
 * ``compile(run)`` (compiled presets only; ``torch.compile``): ``warmup`` for the first compiled
   run of a process, ``switch`` for the first run of a second shape (dynamo recompiles with dynamic
   shapes), ``recompile`` for every later new shape, 0 for a shape already compiled in the process.
@@ -156,7 +156,7 @@ class TimeModel:
             return own
         known = [(_units(s), _mean(v)) for s, v in rates.items() if " x" not in s and _mean(v) and _units(s)]
         if not known:
-            from ..presets import CPU_SECONDS_PER_UNIT
+            from ..training.presets import CPU_SECONDS_PER_UNIT
 
             return work.units * CPU_SECONDS_PER_UNIT
         if len({u for u, _ in known}) == 1:
@@ -167,7 +167,7 @@ class TimeModel:
 
     def device_ratio(self) -> float:
         """Device seconds per CPU-model second at the device's largest measured shape (1 without a measurement)."""
-        from ..presets import CPU_SECONDS_PER_UNIT
+        from ..training.presets import CPU_SECONDS_PER_UNIT
 
         known = [(_units(s), _mean(v)) for s, v in self.profile["rates"].items() if " x" not in s and _mean(v)]
         known = [(u, r) for u, r in known if u]

@@ -147,7 +147,7 @@ def _units(manifest: Manifest, jobs: list[JobSpec], out: Path, seeds_together: i
 def _fallback_overheads(jobs: list[JobSpec], preset: str) -> dict:
     """CPU seconds of each figure kind beyond its training (recipe estimate minus the CPU training model)."""
     from ..figures import get_recipe
-    from ..presets import CPU_SECONDS_PER_UNIT
+    from ..training.presets import CPU_SECONDS_PER_UNIT
 
     out = {"table1": 0.5}
     for job in jobs:
@@ -209,7 +209,7 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
         ``time.time()`` from which the budget counts (default: now; the CLI passes the moment its command
         started, so that ``--budget 9m`` bounds the whole command, torch's import included).
     """
-    from ..accel import float32_matmul
+    from ..torch_settings import float32_matmul
     from ..devices import resolve_device
     from ..validation import positive_int
     from .table1 import SEEDS_TOGETHER

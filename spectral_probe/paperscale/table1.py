@@ -1,13 +1,13 @@
 """Table 1 parts of ``reproduce paper``: one seed of a file x architecture cell, or K seeds trained together.
 
-One seed trains through :func:`~spectral_probe.runs.train_to_file` into its own run file
+One seed trains through :func:`~spectral_probe.training.runs.train_to_file` into its own run file
 (``runs/table1/<file>-<model>-seed<k>-<hash>.h5``: scalars every :data:`RECORD_EVERY` epochs, the
 prediction, checkpoints every :data:`CHECKPOINT_EVERY` epochs and at a stop) and continues from
 it when called again, to the same trajectory as an uninterrupted run.  With ``seeds_together=K``
 (:data:`SEEDS_TOGETHER`) fresh seeds of one cell train as one batched model
-(:func:`~spectral_probe.batched.fit_batched`, each seed's trajectory as alone to round-off), saving
+(:func:`~spectral_probe.training.batched.fit_batched`, each seed's trajectory as alone to round-off), saving
 the batch's state in ``runs/table1/<file>-<model>-seed<a>-seed<b>-<hash>.batch.h5``
-(:class:`~spectral_probe.batched_state.BatchedCheckpoint`).  Which is faster is a property of the
+(:class:`~spectral_probe.training.batched_state.BatchedCheckpoint`).  Which is faster is a property of the
 device: ``benchmarks/bench_batched.py --shapes table1 --ks 1 5`` measures it at the paper size.
 
 :func:`table1_rows` gives the mean and standard deviation of the peak PSNR over the finished seeds
@@ -26,8 +26,10 @@ __all__ = ["SEEDS_TOGETHER", "CHECKPOINT_EVERY", "RECORD_EVERY", "RunTiming", "E
            "batch_path", "compute_unit", "table1_rows", "part_progress"]
 
 #: fresh seeds of one Table 1 cell trained together (1: one at a time).  Set from
-#: ``bench_batched.py --shapes table1 --ks 1 5`` on the device: a batch of 5 pays when its epoch takes
-#: less than 5 single epochs.  ``reproduce paper --seeds-together K`` overrides it for one run.
+#: ``bench_batched.py --shapes table1 --ks 5`` on the device: a batch of 5 pays when its epoch takes
+#: less than 5 single epochs.  On one H200 (2026-12-04, benchmarks/README.md) the eager batch of 5 took
+#: 8.31 ms per model-epoch against 4.72 ms for one compiled model, so 1.  ``reproduce paper
+#: --seeds-together K`` overrides it for one run.
 SEEDS_TOGETHER = 1
 #: epochs between checkpoints of a Table 1 run (paper: ~48 s of H200 time, 2.4 MB each); None: only at stops
 CHECKPOINT_EVERY = {"paper": 10_000, "test": None}
@@ -101,7 +103,7 @@ def part_progress(out: Path, job, part, epochs: int) -> float:
     path = run_path(out, job, part)
     if not path.exists():
         return 0.0
-    from ..checkpoint import checkpoint_steps
+    from ..training.checkpoint import checkpoint_steps
 
     try:
         steps = checkpoint_steps(path)
@@ -129,7 +131,7 @@ def compute_unit(unit, preset: str, out: Path, *, device: str, callbacks=(), not
     timer = EpochTimer(k=unit.k)
     notes = notes if notes is not None else []
     if unit.k == 1 and unit.batch_file is None:
-        from ..runs import train_to_file
+        from ..training.runs import train_to_file
 
         (spec, loaded), part = runs[0], unit.parts[0]
         spec = replace(spec, train=replace(spec.train, device=device))
@@ -140,8 +142,8 @@ def compute_unit(unit, preset: str, out: Path, *, device: str, callbacks=(), not
                                   handle_signals=False, notes=notes)
         epochs = spec.train.epochs
         return [(part, result.epochs_run >= epochs, result.epochs_run / epochs, _numbers(result, paper))], timer, [path]
-    from ..batched import fit_batched
-    from ..batched_state import BatchedCheckpoint
+    from ..training.batched import fit_batched
+    from ..training.batched_state import BatchedCheckpoint
 
     spec, loaded = runs[0]
     path = Path(out) / unit.batch_file if unit.batch_file else batch_path(out, job, unit.parts)

@@ -1,4 +1,4 @@
-"""A resumable :func:`~spectral_probe.batched.fit_batched`: the batch's whole training state in one file.
+"""A resumable :func:`~spectral_probe.training.batched.fit_batched`: the batch's whole training state in one file.
 
 ``fit_batched(models, target, config, checkpoint=BatchedCheckpoint(path, every=...))`` saves
 the K models' stacked parameters, the shared Adam's moments and step, the scheduler, the
@@ -9,7 +9,7 @@ on every model) and at the end.  Called again with the same models, target and s
 numbers, so the continued trajectories equal an uninterrupted batch's bit for bit on the
 same device.
 
-The file (HDF5) holds one row of bytes (:class:`~spectral_probe.checkpoint.StateLayout`:
+The file (HDF5) holds one row of bytes (:class:`~spectral_probe.training.checkpoint.StateLayout`:
 entries ``param/<name>``, ``optimizer/<index>/<key>``, ``best/<name>``, ``best/loss``, JSON meta)
 with a Fletcher32 checksum, and the ``losses (step, model)`` and ``lrs (step,)`` arrays.  It
 is written to a temporary file and renamed over the old one, so a kill leaves the previous
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .checkpoint import StateLayout, _to_tensor, optimizer_entries, optimizer_state
-from .validation import positive_int
+from ..validation import positive_int
 
 __all__ = ["BatchedCheckpoint", "BATCHED_FORMAT"]
 
@@ -49,7 +49,7 @@ class _Saved:
 
 
 class BatchedCheckpoint:
-    """Where and how often :func:`~spectral_probe.batched.fit_batched` saves its state.
+    """Where and how often :func:`~spectral_probe.training.batched.fit_batched` saves its state.
 
     Parameters
     ----------
