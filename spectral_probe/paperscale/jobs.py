@@ -13,6 +13,7 @@ route does not invalidate finished parts.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
@@ -67,9 +68,34 @@ def table1_cell_name(file: str, model: str) -> str:
 
 
 def _middle(target: str, length: int) -> int:
-    from ..signals import load_target
+    from ..training import presets
 
-    return max(0, load_target(target).n // 2 - int(length) // 2)
+    return max(0, presets.load_target(target).n // 2 - int(length) // 2)
+
+
+@contextlib.contextmanager
+def _one_load_per_file():
+    """Within the block, ``make_run`` reads each data file once (a catalogue builds 30 runs from two files).
+
+    The loaded targets are not changed by ``make_run`` (it crops into new targets); the module attribute
+    is restored on exit.
+    """
+    from ..training import presets
+
+    original = presets.load_target
+    cache: dict = {}
+
+    def load(spec, **kwargs):
+        key = (str(spec), tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = original(spec, **kwargs)
+        return cache[key]
+
+    presets.load_target = load
+    try:
+        yield
+    finally:
+        presets.load_target = original
 
 
 def table1_run(file: str, model: str, preset: str, seed: int):
@@ -182,8 +208,9 @@ def catalogue(preset: str = "paper", target: str | None = "tetris.wav", seeds: i
     for name, n, cell in keep:
         files = [cell[0]] if cell else [t for t in (figure_targets(n, target) or []) if _is_file(t)]
         check_data(files, name)
-    jobs = [figure_job(n, preset, target) if n else table1_job(cell[0], cell[1], preset, seeds)
-            for _, n, cell in keep]
+    with _one_load_per_file():
+        jobs = [figure_job(n, preset, target) if n else table1_job(cell[0], cell[1], preset, seeds)
+                for _, n, cell in keep]
     return select(jobs, selectors) if selectors else jobs
 
 
@@ -267,12 +294,12 @@ def _with_parts(job: JobSpec, parts: list[PartSpec]) -> JobSpec:
     return replace(job, parts=parts, all_parts=tuple(job.part_names))
 
 
-def known_jobs(manifest, preset: str, target: str = "tetris.wav", seeds: int = 5) -> list[JobSpec]:
-    """The catalogue; without the data files it needs, the jobs as the manifest records them."""
+def known_jobs(manifest, preset: str, target: str = "tetris.wav", seeds: int = 5) -> list[JobSpec] | None:
+    """The catalogue; without the data files it needs, the jobs as ``manifest`` records them (None: no manifest)."""
     try:
         return catalogue(preset, target, seeds)
     except (FileNotFoundError, ValueError):
-        return jobs_from_manifest(manifest)
+        return jobs_from_manifest(manifest) if manifest is not None else None
 
 
 def jobs_from_manifest(manifest) -> list[JobSpec]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .jobs import JobSpec, canonical, catalogue, known_jobs, parse_budget
+from .jobs import JobSpec, canonical, catalogue, known_jobs, parse_budget, select
 from .manifest import Manifest, environment, now, writer_lock
 from .execute import Interrupted, _secs, draw_ready, run_unit
 from .planner import MIN_PROGRESS_S, ProcessState, TimeModel, Unit, next_unit
@@ -220,7 +220,9 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
     out = Path(out)
     report = RunReport(out, budget_s)
     with data_folder(data):
-        selected = catalogue(preset, target, seeds, selectors=jobs or None)
+        every = known_jobs(None, preset, target, seeds)         # None when a data file is missing
+        selected = select(every, jobs) if every is not None else \
+            catalogue(preset, target, seeds, selectors=jobs or None)
         manifest = Manifest.load(out)
         recorded = manifest.data.get("preset")
         if recorded not in (None, preset):
@@ -257,15 +259,17 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
                 _execute(units, manifest, selected, model, process, env, report, run, started, out, preset,
                          target, str(dev), dpi, log)
             finally:
-                report.used_s = time.time() - started
                 left = _units(manifest, selected, out, k, preset, target)
                 report.left = [u.name for u in left]
                 report.left_estimate_s = sum(model.estimate(u) for u in left)
+                if report.left and report.ended_by == "done":
+                    report.ended_by = "budget"            # what is left did not fit in the time left
+                report.used_s = time.time() - started
                 report.idle_s = max(0.0, budget_s - report.used_s) if report.left else 0.0
                 run.update(ended=now(), used_s=round(report.used_s, 2), idle_s=round(report.idle_s, 2),
                            ended_by=report.ended_by, failed=report.failed)
                 manifest.save()
-                readme.write(out, manifest, known_jobs(manifest, preset, target, seeds))
+                readme.write(out, manifest, every or known_jobs(manifest, preset, target, seeds))
                 log(f"{report.ended_by}: {len(report.advanced)} part(s) advanced in {report.used_s:.0f} s of "
                     f"{budget_s:.0f} s; {len(report.left)} unit(s) left (~{report.left_estimate_s:.0f} s on "
                     f"{env['device']}); idle {report.idle_s:.0f} s")
