@@ -17,11 +17,11 @@ import torch
 from click.testing import CliRunner
 
 import spectral_probe as sp
-from spectral_probe.checkpoint import StateLayout, capture_state, read_checkpoint, restore_state
+from spectral_probe.training.checkpoint import StateLayout, capture_state, read_checkpoint, restore_state
 from spectral_probe.cli.main import main as cli
-from spectral_probe.posthoc import run_target
-from spectral_probe.presets import make_run
-from spectral_probe.runs import train_to_file
+from spectral_probe.training.posthoc import run_target
+from spectral_probe.training.presets import make_run
+from spectral_probe.training.runs import train_to_file
 from spectral_probe.training import TrainConfig, TrainState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def _state(model, target, batch=None) -> TrainState:
     config = TrainConfig(epochs=10, device="cpu", batch_size=batch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.StepLR(opt, 20, 0.99)
-    from spectral_probe.training import _BestTracker
+    from spectral_probe.training.loop import _BestTracker
 
     return TrainState(model, opt, sched, target, target.coords(), target.values, config,
                       losses=torch.zeros(10), lrs=np.zeros(10), tracker=_BestTracker(model),

@@ -76,7 +76,7 @@ from . import indicators as ind
 from .detector import (AT_RISK, BOTTLENECK, FITTING, STATE_CODES, UNDECIDED, BottleneckDetector,
                                   Thresholds, Verdict, detect)
 from ..cadence import check_every, completed_epochs, is_due
-from ..training import Callback, TrainState
+from ..training.loop import Callback, TrainState
 
 __all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
            "BottleneckWarning", "BottleneckDetector", "detect", "BottleneckWatch", "winner_suggestion",
@@ -97,7 +97,7 @@ class BottleneckWarning(UserWarning):
 # --------------------------------------------------------------------------- suggestion
 def winner_suggestion(target, model_config: Mapping | None = None) -> str:
     """WINNER scales (Eqn 11) from the target's psi, with ``s0`` scaled by ``N / 150000`` for 1-D crops."""
-    from ..presets import PAPER_AUDIO_SAMPLES
+    from ..training.presets import PAPER_AUDIO_SAMPLES
 
     psi = target.psi()
     s0, s1 = target.winner_scales()

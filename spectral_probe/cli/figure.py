@@ -87,24 +87,6 @@ def _check_files(files, echo) -> int:
     return worst
 
 
-def _threads(threads: int):
-    """Set torch's thread count inside the block (0: leave it) and restore it afterwards."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def guard():
-        import torch
-
-        before = torch.get_num_threads()
-        if threads:
-            torch.set_num_threads(threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-    return guard()
-
-
 @click.command()
 @click.argument("which", nargs=-1, required=True)
 @click.option("--preset", default="quick", show_default=True, type=LazyChoice(_figure_presets),
@@ -159,6 +141,7 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, work
     from ..figures.common import check_target_spec
     from ..figures.report import print_results
 
+    from ..torch_settings import torch_threads
     from ..validation import check_output_path
 
     numbers = expand_figures(which)
@@ -186,7 +169,7 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, work
         print_results(res.checks, lambda line: click.echo(f"  {line}"), source=False)
         rows.append(res)
 
-    with _threads(threads):
+    with torch_threads(threads):           # the caller's count is back afterwards
         make_figures(numbers, preset, target=target, out=out, formats=fmts, dpi=dpi, device=dev, seed=seed,
                      workers=workers or None, parts_dir=parts_dir, sizes=overrides, on_event=click.echo,
                      on_figure=done)

@@ -26,7 +26,7 @@ class _Tables(click.Group):
 
 @click.group(cls=_Tables)
 def reproduce():
-    """Reproduce the paper's Table 6 (psi, s0, s1) or Table 1 (audio fitting PSNR)."""
+    """Reproduce the paper's Table 6 (psi, s0, s1), Table 1 (audio fitting PSNR), or the whole paper at scale."""
 
 
 def _fmt(value: float, digits: int) -> str:
@@ -80,7 +80,7 @@ def _default_files(data) -> list[str]:
 
 def _check_paper_on_cpu(preset: str, files, models, seeds: int, epochs, device: str, yes: bool) -> None:
     from ..devices import resolve_device
-    from ..presets import estimated_seconds, make_run
+    from ..training.presets import estimated_seconds, make_run
     from .figure import human_seconds
 
     if preset != "paper" or resolve_device(device).type != "cpu":
@@ -158,3 +158,12 @@ def table1(preset, files, data, models, seeds, epochs, offset, omega_rule, outdi
                    "which architectures escape the zero-output floor, not the numbers")
     if any(r.failed for r in rows):
         raise SystemExit(1)
+
+
+def _add_paper() -> None:
+    from .reproduce_paper import paper
+
+    reproduce.add_command(paper)
+
+
+_add_paper()

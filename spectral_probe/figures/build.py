@@ -54,7 +54,7 @@ class FigureOutput:
 
 def part_cost(part: FigurePart) -> float:
     """Relative cost of a part for scheduling: training work (samples x width^2 x depth x epochs) or CPU seconds."""
-    from ..presets import CPU_SECONDS_PER_UNIT
+    from ..training.presets import CPU_SECONDS_PER_UNIT
 
     train = sum(r.n * r.width * r.width * r.depth * r.epochs for r in part.runs) * CPU_SECONDS_PER_UNIT
     return train + float(part.extra.get("cpu_seconds", 0.0))

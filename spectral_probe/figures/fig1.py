@@ -9,7 +9,7 @@ frequencies of signals S4-S8" (Sec 2.1: "all lacking low-frequency components"),
 define them; ours are :func:`spectral_probe.signals.fig1_series` (S1-S3 broadband noise plus a
 low band (0, 0.01] x Nyquist holding 99.9 / 99 / 90 % of the energy, S4-S8 broadband noise above a
 cut rising from 0.01 to 0.16 x Nyquist).
-Runs use :func:`spectral_probe.presets.make_run` (SIREN: first omega 3000 x N/150,000; SIREN^2:
+Runs use :func:`spectral_probe.training.presets.make_run` (SIREN: first omega 3000 x N/150,000; SIREN^2:
 WINNER scales from each signal's psi, Eqn 11, s0 x N/150,000).  Epochs: not stated for Fig 1;
 the ``paper`` preset uses Table 1's protocol (Sec 5.1, 30,000).  One part per signal and model.
 """
@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..presets import PRESETS, RunSpec, estimated_seconds, make_run
+from ..training.presets import PRESETS, RunSpec, estimated_seconds, make_run
 from ..probes import stats
 from ..signals import fig1_series
-from ..training import TrainConfig
+from ..training.loop import TrainConfig
 from .claims import Claim, Verdict
 from .common import json_attr, run_settings, train_part, training_preset, training_work
 from .parts import FigurePart
@@ -160,7 +160,7 @@ def _span(ds: xr.Dataset) -> str:
 
 
 def estimate_fig1(preset: str) -> float:
-    """CPU seconds: 2 models x the signals (:func:`spectral_probe.presets.estimated_seconds`)."""
+    """CPU seconds: 2 models x the signals (:func:`spectral_probe.training.presets.estimated_seconds`)."""
     sz = figure_sizes("1", preset)
     p = PRESETS[training_preset(preset)]
     spec = RunSpec(model="siren", model_kwargs={"width": sz["width"] or p.audio_width, "depth": sz["depth"]},

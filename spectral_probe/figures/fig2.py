@@ -16,7 +16,7 @@ frequency 30 a -- puts a = 3 x 10^4 at 9 x 10^5 rad per unit of x, 3.8x the Nyqu
 samples on [-1, 1] (pi x 75,000); it is among our scalings (9e5), so the figure shows both.
 
 On a crop of ``N`` samples the first-layer frequency is multiplied by ``N / 150,000`` (as
-:mod:`spectral_probe.presets` does), so each scaling keeps its frequency relative to Nyquist.
+:mod:`spectral_probe.training.presets` does), so each scaling keeps its frequency relative to Nyquist.
 Target: ``--target``, else tetris.wav when ``$SPECTRAL_PROBE_DATA`` has it (quick and paper presets),
 else the bundled stand-in ``synthetic:broadband`` (said in the title).  One part per run.
 """
@@ -27,8 +27,8 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..presets import PAPER_AUDIO_SAMPLES, PRESETS, RunSpec, estimated_seconds, make_run
-from ..training import TrainConfig
+from ..training.presets import PAPER_AUDIO_SAMPLES, PRESETS, RunSpec, estimated_seconds, make_run
+from ..training.loop import TrainConfig
 from .claims import Claim, Verdict
 from .common import (audio_offset, audio_target_spec, json_attr, run_settings, target_caption, train_part,
                      training_preset, training_work)
@@ -202,7 +202,7 @@ def plot_fig2(ds: xr.Dataset):
 
 
 def estimate_fig2(preset: str) -> float:
-    """CPU seconds of the runs (:func:`spectral_probe.presets.estimated_seconds`)."""
+    """CPU seconds of the runs (:func:`spectral_probe.training.presets.estimated_seconds`)."""
     sz = figure_sizes("2", preset)
     n = sz["n"] or PRESETS[training_preset(preset)].audio_samples
     total = 0.0

@@ -12,7 +12,7 @@ that can run in different processes, on different machines and in different sess
   with its settings and their hash in the attributes); a file whose hash differs from the
   current settings is stale and recomputed.
 * A part that trains writes a run file with checkpoints, ``<name>.<hash>.run.h5`` in the same
-  folder (:func:`~spectral_probe.runs.train_to_file`); when called again it resumes from the
+  folder (:func:`~spectral_probe.training.runs.train_to_file`); when called again it resumes from the
   last checkpoint to the same trajectory as an uninterrupted run.  The settings hash is in the
   name, so changed settings start a new run file and never overwrite an old one.
 * ``callbacks`` reach every training run of a part (a runner's deadline stops it cleanly:
@@ -222,7 +222,7 @@ def run_progress(path: Path, epochs: int) -> float:
     """Epochs a run file can resume from (its last checkpoint) over ``epochs``; 0 without a usable file."""
     if not path.exists() or epochs <= 0:
         return 0.0
-    from ..checkpoint import checkpoint_steps
+    from ..training.checkpoint import checkpoint_steps
 
     try:
         steps = checkpoint_steps(path)
@@ -240,7 +240,7 @@ def train_part_run(spec, target, path: Path | None, *, probes: Sequence = (), ca
     (model, FitResult, complete)
         ``complete`` is False when a callback stopped the fit before ``spec.train.epochs``.
     """
-    from ..runs import train_to_file
+    from ..training.runs import train_to_file
 
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Both act in ``on_epoch_start`` (step ``e`` = the model after ``e`` updates, as
 :class:`~spectral_probe.probes.Probe`; :mod:`spectral_probe.cadence`) on ``every`` (an
 integer or a :class:`~spectral_probe.cadence.Steps` schedule), mirror each row into the run's
-writer when :func:`~spectral_probe.runs.train_to_file` gives them one, and take the rows of a
+writer when :func:`~spectral_probe.training.runs.train_to_file` gives them one, and take the rows of a
 resumed run file as their own, so a part resumed from a checkpoint has its whole history.
 :meth:`RowRecorder.record` adds a step by hand (the final state, after the last update).
 
@@ -21,7 +21,7 @@ import torch
 import xarray as xr
 
 from ..cadence import check_every, completed_epochs, is_due
-from ..training import Callback
+from ..training.loop import Callback
 
 __all__ = ["RowRecorder", "OutputRecorder", "ProbeSummary", "summary_freqs"]
 

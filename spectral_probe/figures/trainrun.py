@@ -1,7 +1,7 @@
 """The probed training runs behind Figs 3 and 14: one part per model, shared when the settings agree.
 
 A run fits ``--target`` (else tetris.wav from ``$SPECTRAL_PROBE_DATA`` on the quick and paper
-presets, else the stand-in ``synthetic:broadband``) with :func:`spectral_probe.presets.make_run`
+presets, else the stand-in ``synthetic:broadband``) with :func:`spectral_probe.training.presets.make_run`
 (SIREN: first omega 3000 x N/150,000; SIREN^2: first omega 30 and WINNER scales from Eqn 11, s0
 x N/150,000), keeps the final state (no best-state restore: "epoch 10^4" means the model after
 10^4 updates), and records a :class:`~spectral_probe.figures.recorders.ProbeSummary` of the hidden
@@ -17,8 +17,8 @@ import torch
 import xarray as xr
 
 from ..cadence import Steps, log_steps
-from ..presets import PRESETS, RunSpec, estimated_seconds, make_run
-from ..training import TrainConfig
+from ..training.presets import PRESETS, RunSpec, estimated_seconds, make_run
+from ..training.loop import TrainConfig
 from .common import (audio_offset, audio_target_spec, json_attr, run_settings, target_caption, train_part,
                      training_preset, training_work)
 from .parts import FigurePart, target_settings
@@ -91,7 +91,7 @@ def compute_run_part(part: FigurePart, ctx):
 
 
 def run_seconds(sz: dict, preset: str, models: int) -> float:
-    """CPU seconds of ``models`` runs (:func:`spectral_probe.presets.estimated_seconds`, +15 % for the probes)."""
+    """CPU seconds of ``models`` runs (:func:`spectral_probe.training.presets.estimated_seconds`, +15 % for the probes)."""
     p = PRESETS[training_preset(preset)]
     spec = RunSpec(model="siren", model_kwargs={"width": sz["width"] or p.audio_width, "depth": sz["depth"]},
                    train=TrainConfig(epochs=sz["epochs"] or p.audio_epochs), target="", target_kwargs={},

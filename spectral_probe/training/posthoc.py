@@ -12,9 +12,9 @@ import os
 import numpy as np
 import torch
 
+from ..signals import Target
+from ..store import open_run, read_config
 from .checkpoint import Checkpoint, read_checkpoint
-from .signals import Target
-from .store import open_run, read_config
 
 __all__ = ["load_model", "run_target", "resolve_step"]
 
@@ -82,7 +82,7 @@ def load_model(run_path: str | os.PathLike, step: int | str = "last", *, model: 
     Parameters
     ----------
     run_path
-        A run file written by ``spectral-probe train --out`` / :func:`~spectral_probe.runs.train_to_file`.
+        A run file written by ``spectral-probe train --out`` / :func:`~spectral_probe.training.runs.train_to_file`.
     step
         ``int``: a checkpoint step (the parameters after that many updates);
         ``"best"``; ``"last"``.
@@ -103,7 +103,7 @@ def load_model(run_path: str | os.PathLike, step: int | str = "last", *, model: 
         if "model" not in config or "model_kwargs" not in config:
             raise ValueError(f"run file '{run_path}' does not name its model (written by your own loop?); "
                              "pass model= to load the state into")
-        from .models import build_model
+        from ..models import build_model
 
         model = build_model(config["model"], seed=config.get("seed"), **config["model_kwargs"])
     names = [name for name, _ in model.named_parameters()]

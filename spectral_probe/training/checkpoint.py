@@ -40,12 +40,13 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .cadence import completed_epochs, is_due
-from .store import TrajectoryWriter, Var
-from .training import Callback, TrainState
-from .validation import positive_int
+from ..cadence import completed_epochs, is_due
+from ..store import TrajectoryWriter, Var
+from ..validation import positive_int
+from .loop import Callback, TrainState
 
-__all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "Checkpointer", "Checkpoint",
+__all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "optimizer_entries", "optimizer_state",
+           "Checkpointer", "Checkpoint",
            "read_checkpoint", "checkpoint_steps", "checkpoint_bytes", "default_checkpoint_every"]
 
 GROUP, DATA = "checkpoints", "state"
@@ -191,15 +192,9 @@ def capture_state(state: TrainState, step: int, *, wall_time: float = math.nan,
     meta: dict = {"step": int(step), "wall_time": float(wall_time)}
     for key, t in state.model.state_dict().items():
         tensors[f"model/{key}"] = t
-    opt = _optimizer_state_dict(state.optimizer)
-    meta["optimizer_groups"] = opt["param_groups"]
-    meta["optimizer_values"] = {}
-    for index, values in opt["state"].items():
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optimizer/{index}/{key}"] = value
-            else:
-                meta["optimizer_values"][f"{index}/{key}"] = value
+    opt_tensors, opt_meta = optimizer_entries(_optimizer_state_dict(state.optimizer))
+    tensors.update(opt_tensors)
+    meta.update(opt_meta)
     meta["scheduler"] = state.scheduler.state_dict()
     tracker = state.tracker
     if tracker is not None:
@@ -227,6 +222,32 @@ def capture_state(state: TrainState, step: int, *, wall_time: float = math.nan,
     return tensors, meta
 
 
+def optimizer_entries(state_dict: dict) -> tuple[dict, dict]:
+    """An optimizer ``state_dict`` as checkpoint entries: tensors ``optimizer/<param index>/<key>`` and the
+    JSON meta ``optimizer_groups`` (param groups) and ``optimizer_values`` (non-tensor state)."""
+    tensors, values = {}, {}
+    for index, state in state_dict["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{index}/{key}"] = value
+            else:
+                values[f"{index}/{key}"] = value
+    return tensors, {"optimizer_groups": state_dict["param_groups"], "optimizer_values": values}
+
+
+def optimizer_state(arrays: Mapping[str, np.ndarray], meta: dict, tensor) -> dict:
+    """The optimizer ``state_dict`` from checkpoint entries (``tensor(name)`` reads one entry)."""
+    state: dict = {}
+    for name in arrays:
+        if name.startswith("optimizer/"):
+            _, index, key = name.split("/", 2)
+            state.setdefault(int(index), {})[key] = tensor(name)
+    for name, value in meta.get("optimizer_values", {}).items():
+        index, key = name.split("/", 1)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": meta["optimizer_groups"]}
+
+
 def restore_state(state: TrainState, arrays: Mapping[str, np.ndarray], meta: dict, layout: StateLayout) -> list[str]:
     """Load a captured state into a fresh fit's objects; returns notes (e.g. CUDA generators left alone)."""
     notes = []
@@ -237,15 +258,7 @@ def restore_state(state: TrainState, arrays: Mapping[str, np.ndarray], meta: dic
 
     model_sd = {k[len("model/"):]: tensor(k) for k in arrays if k.startswith("model/")}
     state.model.load_state_dict(model_sd)
-    opt_state: dict = {}
-    for name in arrays:
-        if name.startswith("optimizer/"):
-            _, index, key = name.split("/", 2)
-            opt_state.setdefault(int(index), {})[key] = tensor(name)
-    for name, value in meta.get("optimizer_values", {}).items():
-        index, key = name.split("/", 1)
-        opt_state.setdefault(int(index), {})[key] = value
-    state.optimizer.load_state_dict({"state": opt_state, "param_groups": meta["optimizer_groups"]})
+    state.optimizer.load_state_dict(optimizer_state(arrays, meta, tensor))
     state.scheduler.load_state_dict(meta["scheduler"])
     if state.tracker is not None:
         if "best/loss" not in arrays:
@@ -319,7 +332,7 @@ class Checkpointer(Callback):
             DATA: Var(("byte",), "u1", attrs={"long_name": "training state after `step` updates (raw bytes + JSON)"}),
         }, coords={"byte": self.layout.nbytes},
             attrs={"layout": self.layout.to_json(), "every": self.every or 0,
-                   "format": "see spectral_probe.checkpoint; entries in the 'layout' attribute"})
+                   "format": "see spectral_probe.training.checkpoint; entries in the 'layout' attribute"})
         self._t0 = time.perf_counter()
         self._wall_before = float(state.info.get("resumed_wall_time", 0.0))
         self.saved = []
@@ -370,7 +383,7 @@ class Checkpoint:
 
 def checkpoint_steps(path) -> np.ndarray:
     """Steps of the committed checkpoints of a run file (empty when it has none)."""
-    from .store.reader import open_checked
+    from ..store.reader import open_checked
 
     with open_checked(path) as h5:
         if GROUP not in h5:
@@ -387,8 +400,8 @@ def read_checkpoint(path, step: int | None = None) -> Checkpoint:
     ValueError
         The file has no checkpoint at ``step`` (the message lists the steps it has).
     """
-    from .store.integrity import DamagedFileError
-    from .store.reader import open_checked
+    from ..store.integrity import DamagedFileError
+    from ..store.reader import open_checked
 
     with open_checked(path) as h5:
         if GROUP not in h5 or int(h5[GROUP]["n_committed"][()]) == 0:
