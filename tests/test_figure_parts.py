@@ -73,6 +73,11 @@ def test_parts_in_files_assemble_to_the_in_memory_figure(tmp_path):
     np.testing.assert_allclose(from_files.psnr_scaling, in_memory.psnr_scaling, rtol=1e-6)
     np.testing.assert_allclose(from_files.spectrogram, in_memory.spectrogram, rtol=1e-5, atol=1e-4)
     assert from_files.attrs["checks"] == in_memory.attrs["checks"]
+    assert not {"schema", "settings_hash", "part"} & set(from_files.attrs)          # a figure, not a part
+    from spectral_probe.figures import save_dataset
+    from spectral_probe.figures.report import check_file
+
+    assert check_file(save_dataset(from_files, tmp_path / "fig2.h5"))[0] == "2"
     assert not list(parts_dir(tmp_path, "2").glob(".*.tmp"))                  # written atomically
 
 
@@ -129,5 +134,7 @@ def test_pool_computes_a_shared_part_once(tmp_path):
     assert len(computed) == 2 and not any("fig14/siren:" in e for e in computed), events
     assert (tmp_path / "parts" / "fig14.parts" / "siren.h5").exists()            # copied from Fig 3's
     assert (tmp_path / "out" / "fig14.png").exists() and outputs[1].checks
+    four = make_figures(["4"], "test", out=tmp_path / "out", device="cpu", workers=1)[0]   # several parts, concat
+    assert "schema" not in four.dataset.attrs and "low_config" in four.dataset.attrs
     again = make_figures(["3"], "test", out=tmp_path / "out", device="cpu", workers=1, parts_dir=tmp_path / "parts")
     assert again[0].parts_seconds < 5                                           # reused from parts_dir

@@ -129,8 +129,9 @@ def format_check(result: CheckResult, source: bool = True) -> str:
 def cumulative_share_below(freq: np.ndarray, cumulative: np.ndarray, fraction: float) -> np.ndarray:
     """Share of power below ``fraction`` x Nyquist from a normalised cumulative PSD (last axis = ``freq``).
 
-    ``freq`` is in cycles per sample (Nyquist 0.5); linear interpolation between the stored frequencies.
+    ``freq`` is in fractions of Nyquist (the ``fk`` axis of the figures' summaries); linear
+    interpolation between the stored frequencies.
     """
-    f = 2.0 * np.asarray(freq, dtype=np.float64)
+    f = np.asarray(freq, dtype=np.float64)
     c = np.asarray(cumulative, dtype=np.float64)
     return np.apply_along_axis(lambda row: np.interp(fraction, f, row), -1, c)

@@ -120,7 +120,7 @@ def assemble_fig4(datasets: dict, ctx) -> xr.Dataset:
                 "snapshots": int(ds.sizes["epoch"]), "window": sz["window"], "seed": ctx.seed,
                 "sizes": json_attr(sz), "spectrum": "S(k) one-sided, k cycles per record (Eqn 6); "
                 "log1p_s = log(1 + S/N^2), the authors' normalisation",
-                **{k: v for p in parts for k, v in p.attrs.items()}}
+                **{k: v for p in parts for k, v in p.attrs.items() if k.endswith("_config")}}
     return ds
 
 

@@ -32,10 +32,12 @@ from typing import Sequence
 
 __all__ = ["TrainingWork", "FigurePart", "PartStatus", "PartContext", "settings_hash", "target_settings", "parts_dir", "part_path",
            "run_path", "write_part", "read_part", "part_file_status", "run_progress", "train_part_run",
-           "PART_SCHEMA"]
+           "PART_SCHEMA", "PART_ATTRS"]
 
 #: ``schema`` attribute of a part file
 PART_SCHEMA = "spectral-probe-figure-part"
+#: attributes :func:`write_part` adds (a figure assembled from parts drops them)
+PART_ATTRS = ("schema", "part", "settings", "settings_hash", "spectral_probe_version")
 #: parts computed in memory by ``Recipe.compute`` in this process, by settings hash (cleared by
 #: :func:`spectral_probe.figures.clear_run_cache`)
 MEMORY_PARTS: dict = {}

@@ -22,7 +22,7 @@ from typing import Sequence
 import xarray as xr
 
 from .claims import CheckResult, Claim, checks_attr, run_checks
-from .parts import (MEMORY_PARTS, FigurePart, PartContext, PartStatus, part_file_status, part_path, parts_dir, read_part,
+from .parts import (MEMORY_PARTS, PART_ATTRS, FigurePart, PartContext, PartStatus, part_file_status, part_path, parts_dir, read_part,
                     run_path, run_progress, target_settings, write_part)
 from .sizes import figure_sizes
 
@@ -183,12 +183,9 @@ class Recipe:
                              f"'{parts_dir(out_dir, self.number)}': {shown}{more}")
         datasets = {p.name: read_part(s.path) for p, s in zip(parts, statuses)}
         hook = self._hook("assemble")
-        if hook is None:
-            ds = datasets["all"]
-            for key in ("schema", "part", "settings", "settings_hash", "spectral_probe_version"):
-                ds.attrs.pop(key, None)
-        else:
-            ds = hook(datasets, self.context(preset, target, seed=seed, **sizes))
+        ds = datasets["all"] if hook is None else hook(datasets, self.context(preset, target, seed=seed, **sizes))
+        for key in PART_ATTRS:                       # a figure file is not a part file
+            ds.attrs.pop(key, None)
         return self.attach_checks(ds)
 
 

@@ -102,7 +102,7 @@ def _verdict(result: CheckResult) -> str:
 
 def index_table(out_dir: str | os.PathLike) -> str:
     """The Markdown index of the figure files in ``out_dir`` (one row per claim)."""
-    rows = ["| figure | the paper's claim | checked on our data | shown? | settings (preset) | time |",
+    rows = ["| figure | the paper's claim | checked on our data | shown? | settings (preset) | time of its parts |",
             "| --- | --- | --- | --- | --- | --- |"]
     for number in FIGURES:
         path = Path(out_dir) / f"fig{number}.h5"
@@ -111,8 +111,9 @@ def index_table(out_dir: str | os.PathLike) -> str:
             continue
         _, ds = load_figure_file(path)
         results = get_recipe(number).check(ds)
-        seconds = ds.attrs.get("parts_seconds") or ds.attrs.get("compute_seconds")
-        time = f"{float(seconds):.0f} s" if seconds is not None else "-"
+        wall, cpu = ds.attrs.get("parts_seconds"), ds.attrs.get("parts_cpu_seconds")
+        time = (f"{float(cpu):.0f} s CPU ({float(wall):.0f} s wall)" if cpu is not None and wall is not None
+                else f"{float(ds.attrs['compute_seconds']):.0f} s" if "compute_seconds" in ds.attrs else "-")
         for k, r in enumerate(results):
             first = k == 0
             rows.append("| " + " | ".join([

@@ -105,6 +105,8 @@ def compute_part(job: JobSpec, part: PartSpec, preset: str, target: str | None, 
         status = recipe.compute_part(part.name, preset, target, out_dir=out_dir, device=device, seed=seed,
                                      callbacks=tuple(callbacks), **job.sizes)
         files = [Path(status.path)] if getattr(status, "path", None) else []
+        if status.complete and part.name == "all" and list(job.part_names) == ["all"]:
+            return PartOutcome(True, 1.0, draw(job, preset, target, out_dir, dpi), drawn=True)   # as make_figure did
         return PartOutcome(bool(status.complete), float(status.progress), files)
     res = make_figure(job.number, preset, target=target, out=out_dir, formats=("png",), dpi=dpi, device=device,
                       seed=seed, **job.sizes)
