@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 import pytest
-import torch
 
 from spectral_probe.figures import FIGURES, TrainingWork, get_recipe, make_figures
 from spectral_probe.figures.parts import part_path, parts_dir, read_part
+from spectral_probe.torch_settings import torch_threads
 from spectral_probe.training import Callback
 
 
@@ -27,10 +27,8 @@ class StopAt(Callback):
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 def test_every_recipe_lists_parts_with_stable_json_settings():

@@ -12,7 +12,7 @@ Presets (:mod:`spectral_probe.figures.sizes`): ``quick`` (CPU, minutes),
 
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 #: public name -> submodule that defines it (imported on first access: ``figures.sizes`` and the
 #: registry load no torch, so ``spectral-probe figure --help`` stays light)
@@ -33,14 +33,4 @@ _API: dict[str, str] = {
 __all__ = list(_API)
 
 
-def __getattr__(name: str):
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spectral_probe.figures' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value                     # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _API)

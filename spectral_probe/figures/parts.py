@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from ..hashing import canonical, settings_hash
+
 __all__ = ["TrainingWork", "FigurePart", "PartStatus", "PartContext", "settings_hash", "target_settings", "parts_dir", "part_path",
            "run_path", "write_part", "read_part", "part_file_status", "run_progress", "train_part_run",
            "PART_SCHEMA", "PART_ATTRS"]
@@ -138,23 +140,6 @@ def target_settings(spec: str | None):
     return {"file": path.name, "sha256": _TARGET_HASHES[key]}
 
 
-def _canonical(value):
-    """JSON-able canonical form (tuples -> lists, numpy scalars -> Python, keys sorted by json)."""
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return value.item()
-    return value
-
-
-def settings_hash(settings: dict) -> str:
-    """16 hex digits of the SHA-256 of ``settings`` as canonical JSON."""
-    text = json.dumps(_canonical(settings), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def parts_dir(out_dir: str | os.PathLike, number: str) -> Path:
     """``out_dir/figN.parts``."""
     return Path(out_dir) / f"fig{number}.parts"
@@ -177,7 +162,7 @@ def write_part(ds, path: Path, number: str, part: FigurePart) -> Path:
 
     ds = ds.copy()
     ds.attrs.update({"schema": PART_SCHEMA, "figure": str(number), "part": part.name,
-                     "settings": json.dumps(_canonical(part.settings)), "settings_hash": part.key,
+                     "settings": json.dumps(canonical(part.settings)), "settings_hash": part.key,
                      "spectral_probe_version": __version__})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
