@@ -12,7 +12,7 @@
 # Device tool: run(command="bash benchmarks/run_on_gpu.sh paper", carry=[".gpu"], timeout_s=600).
 # The working tree brings figures/paper (manifest, results in git); .gpu/paper brings the checkpoints of
 # partial parts (`prepare` copies them from figures/paper/runs/ etc.).  What comes back in $OUT (<= 8 files):
-# log.txt, paper-results.tar.gz or its pieces paper-results.tar.gz.000 ... (<= 6 x 15 MiB: the manifest,
+# log.txt, paper-results.tar.gz or its pieces paper-results.tar.gz.000 ... (<= 4 x 15 MiB: the manifest,
 # README, figures, part results, Table 1 run files and checkpoints written by this run; what does not fit
 # is listed in left-behind.txt and the packed manifest says so).  Back here, one command merges it:
 #

@@ -240,3 +240,14 @@ def test_gpu_script_two_runs_equal_one_uninterrupted_run(data, tmp_path):
             for seed, rec in job["parts"].items():
                 got = final["jobs"][name]["parts"][seed]["numbers"]
                 assert got["best_psnr"] == rec["numbers"]["best_psnr"], (name, seed)
+
+
+def test_default_pieces_fit_what_the_device_tool_returns():
+    """8 files, 16 MiB each, 64 MiB in all (the device README), with log.txt and left-behind.txt beside the
+    pieces; the second H200 run packed 5 x 15 MiB and its fifth piece did not come back."""
+    import inspect
+
+    defaults = inspect.signature(export_results).parameters
+    piece, count = defaults["piece_bytes"].default, defaults["max_pieces"].default
+    assert piece <= 16 * 2 ** 20 and count + 2 <= 8
+    assert piece * count + 2 * 2 ** 20 <= 64 * 2 ** 20

@@ -10,7 +10,7 @@ import torch
 
 import spectral_probe.training.loop as loop
 from spectral_probe.models import build_model
-from spectral_probe.signals import Target, tones
+from spectral_probe.signals import Target, load_target, tones
 from spectral_probe.training import Callback, TrainConfig, fit, psnr_from_mse, train_step
 
 
@@ -161,3 +161,30 @@ def test_compiled_loss_matches_eager(small):
     eager = fit(build_model("siren", width=16, depth=2, seed=2), target, epochs=20, device="cpu")
     compiled = fit(build_model("siren", width=16, depth=2, seed=2), target, epochs=20, device="cpu", compile=True)
     np.testing.assert_allclose(compiled.history["loss"], eager.history["loss"], rtol=1e-4)
+
+
+def test_each_compiled_loss_has_its_own_code_object(small):
+    """Dynamo caches graphs on the code object: a shared one made a process's second shape recompile dynamically."""
+    from spectral_probe.training.loop import _CompiledLoss, _own_code, mse_loss
+
+    target, model = small
+    copy = _own_code(mse_loss)
+    assert copy.__code__ is not mse_loss.__code__ and copy.__code__.co_code == mse_loss.__code__.co_code
+    coords, values = target.coords(), target.values
+    assert torch.equal(copy(model, coords, values), mse_loss(model, coords, values))
+    assert _CompiledLoss().compiled is not _CompiledLoss().compiled
+
+
+@pytest.mark.slow
+def test_compiled_fits_do_not_share_the_loss_code_cache():
+    """Two compiled fits of different sizes: the module's ``mse_loss`` holds no dynamo cache entry (before, it held
+    both, the second compiled with dynamic shapes)."""
+    import torch._dynamo.eval_frame as eval_frame
+
+    entries = getattr(eval_frame, "_debug_get_cache_entry_list", None)
+    if entries is None:
+        pytest.skip("this torch has no _debug_get_cache_entry_list")
+    for n in (512, 256):
+        fit(build_model("siren", width=16, depth=2, seed=0), load_target("synthetic:broadband", n=n), epochs=3,
+            device="cpu", compile=True)
+    assert len(entries(loop.mse_loss.__code__)) == 0

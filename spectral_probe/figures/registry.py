@@ -117,7 +117,18 @@ class Recipe:
                            tuple(callbacks), None if out_dir is None else Path(out_dir), dict(sizes))
 
     def parts(self, preset: str = "quick", target: str | None = None, *, seed: int = 0, **sizes) -> list[FigurePart]:
-        """The figure's parts (one ``"all"`` part for a figure without a natural split)."""
+        """The figure's parts (one ``"all"`` part for a figure without a natural split).
+
+        Inside :func:`~spectral_probe.signals.cached_targets` the list is built once per arguments
+        (``reproduce paper`` looks up each of Fig 6's 100 parts by name).
+        """
+        from ..signals import cached_targets, memoised
+
+        key = ("figure-parts", self.number, preset, target, seed, repr(sorted(sizes.items())))
+        with cached_targets():                     # a part per cell/signal: each target file read once
+            return list(memoised(key, lambda: self._parts(preset, target, seed, sizes)))
+
+    def _parts(self, preset: str, target, seed: int, sizes: dict) -> list[FigurePart]:
         ctx = self.context(preset, target, seed=seed, **sizes)
         hook = self._hook("parts")
         if hook is not None:

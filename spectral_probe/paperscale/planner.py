@@ -13,8 +13,10 @@ Time model (per device, kept in the manifest under ``profiles`` and updated afte
   one-model rate for unmeasured batches; on a device with no measurement at all, the CPU model of
   :mod:`spectral_probe.training.presets` (CPU) or a short measurement made by the runner (GPU).
 * ``compile(run)`` (compiled presets only; ``torch.compile``): ``warmup`` for the first compiled
-  run of a process, ``switch`` for the first run of a second shape (dynamo recompiles with dynamic
-  shapes), ``recompile`` for every later new shape, 0 for a shape already compiled in the process.
+  run of a process, ``recompile`` for every later run (each run compiles its own copy of the loss,
+  statically for its model and shape, with inductor's caches warm; until 2026-12-04 the runs of a
+  process shared one dynamo cache, so a second shape or model recompiled with dynamic shapes, the
+  ``switch`` term: ~55 s on an H200 and slower epochs after it; such observations are ignored).
   Measured as the first epoch's wall time of each run.
 * ``overhead(kind)``: the rest of a part of that kind (probes, NTK snapshots, plotting, files):
   the mean of the last observed residuals (wall time minus the training terms); unobserved kinds
@@ -82,24 +84,18 @@ class Unit:
 
 @dataclass
 class ProcessState:
-    """Compiled shapes seen in this process (the compile terms of the time model)."""
+    """Compiled runs seen in this process (the compile terms of the time model)."""
 
     compiled: bool
     shapes: set = field(default_factory=set)
-    switched: bool = False
 
     def compile_term(self, shape: str) -> str | None:
-        """Which compile cost the next run of ``shape`` pays: warmup, switch, recompile or None."""
-        if not self.compiled or shape in self.shapes:
+        """Which compile cost the next run of ``shape`` pays: ``warmup`` (the process's first), ``recompile`` or None."""
+        if not self.compiled:
             return None
-        if not self.shapes:
-            return "warmup"
-        return "recompile" if self.switched else "switch"
+        return "recompile" if self.shapes else "warmup"
 
     def saw(self, shape: str) -> None:
-        term = self.compile_term(shape)
-        if term == "switch":
-            self.switched = True
         self.shapes.add(shape)
 
 
@@ -184,8 +180,8 @@ class TimeModel:
         if value is not None:
             return value
         if self.device_type == "cuda":
-            return {"warmup": 11.0, "switch": 55.0, "recompile": 3.0}[term]     # H200, 2026-12-04 (see README)
-        return {"warmup": 15.0, "switch": 40.0, "recompile": 5.0}[term]
+            return {"warmup": 11.0, "recompile": 3.0}[term]     # H200, 2026-12-04 (see README)
+        return {"warmup": 15.0, "recompile": 5.0}[term]
 
     def overhead(self, kind: str) -> float:
         value = _mean(self.profile["overheads"].get(kind))
@@ -202,7 +198,7 @@ class TimeModel:
         """Seconds to finish ``unit`` from its progress, in a process that has compiled ``process.shapes``."""
         compile_s = 0.0
         if process is not None:
-            sim = ProcessState(process.compiled, set(process.shapes), process.switched)
+            sim = ProcessState(process.compiled, set(process.shapes))
             for w in unit.work:
                 compile_s += self.compile_cost(sim.compile_term(w.shape))
                 sim.saw(w.shape)
@@ -277,8 +273,9 @@ def h200_profile(paper_scale_jsons: list[dict]) -> dict:
     """A device profile from the JSON reports of ``benchmarks/paper_scale.py`` (the 2026-12-04 H200 run).
 
     Rates: every calibration measurement and every Table 1 run's sustained rate (training seconds
-    over epochs); compile: the calibrations' first calls (the first of a process: ``warmup``; the
-    second shape: ``switch``; later shapes: ``recompile``); overheads: each figure's and Table 1
+    over epochs); compile: the calibrations' first calls (the first of a process: ``warmup``; later
+    shapes: ``recompile``; the second, a dynamic-shape recompile the current code no longer does, is
+    left out); overheads: each figure's and Table 1
     run's wall time minus its training at those rates (the shapes were compiled beforehand).
     """
     from .jobs import figure_job
@@ -288,7 +285,8 @@ def h200_profile(paper_scale_jsons: list[dict]) -> dict:
         for i, (label, cal) in enumerate(report.get("calibration", {}).items()):
             shape = _shape_of_label(label)
             model.observe_rate(shape, 1, cal["seconds_per_epoch"])
-            model.observe_compile("warmup" if i == 0 else "switch" if i == 1 else "recompile", cal["first_call_s"])
+            if i != 1:
+                model.observe_compile("warmup" if i == 0 else "recompile", cal["first_call_s"])
         for job in report["jobs"]:
             if job.get("kind") == "table1" and job.get("status") == "ok":
                 model.observe_rate(_table1_shape(job), 1, job["train_s"] / job["epochs"])

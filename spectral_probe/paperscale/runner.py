@@ -47,6 +47,7 @@ class RunReport:
     failed: dict = field(default_factory=dict)
     left: list = field(default_factory=list)
     left_estimate_s: float = 0.0
+    listing_s: float = 0.0
     notes: list = field(default_factory=list)
 
     @property
@@ -112,8 +113,14 @@ def _units(manifest: Manifest, jobs: list[JobSpec], out: Path, seeds_together: i
     part's status), else from the manifest.
     """
     from . import figparts
+    from ..signals import cached_targets
     from .table1 import part_progress
 
+    with cached_targets():          # every part's settings read the same few target files
+        return _units_of(manifest, jobs, out, seeds_together, preset, target, figparts, part_progress)
+
+
+def _units_of(manifest, jobs, out, seeds_together, preset, target, figparts, part_progress) -> list[Unit]:
     units = []
     for job in jobs:
         if manifest.job_done(job.name, job.hash):
@@ -219,10 +226,13 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
     k = positive_int(SEEDS_TOGETHER if seeds_together is None else seeds_together, "--seeds-together")
     out = Path(out)
     report = RunReport(out, budget_s)
+    from ..signals import cached_targets
+
     with data_folder(data):
-        every = known_jobs(None, preset, target, seeds)         # None when a data file is missing
-        selected = select(every, jobs) if every is not None else \
-            catalogue(preset, target, seeds, selectors=jobs or None)
+        with cached_targets():
+            every = known_jobs(None, preset, target, seeds)         # None when a data file is missing
+            selected = select(every, jobs) if every is not None else \
+                catalogue(preset, target, seeds, selectors=jobs or None)
         manifest = Manifest.load(out)
         recorded = manifest.data.get("preset")
         if recorded not in (None, preset):
@@ -239,11 +249,13 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
             env = environment(dev)
             model = TimeModel(manifest.profile(env["device"]), dev.type, compiled=preset == "paper",
                               fallback_overhead=_fallback_overheads(selected, preset))
+            t_list = time.time()
             units = _units(manifest, selected, out, k, preset, target)
+            report.listing_s = time.time() - t_list       # the end of the run lists the units again
             process = ProcessState(compiled=preset == "paper")
             if dev.type == "cuda" and not model.measured and units and not plan_only:
                 _measure_device(units, model, process, str(dev), log)
-            report.plan = _simulate(units, budget_s - (time.time() - started), model, process)
+            report.plan = _simulate(units, budget_s - (time.time() - started) - 2 * report.listing_s, model, process)
             _print_plan(report.plan, env, budget_s, log)
             if plan_only:
                 return report
@@ -278,7 +290,7 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
 
 def _simulate(units: list[Unit], time_left: float, model: TimeModel, process: ProcessState) -> list[tuple]:
     """The plan as the planner would run it if every estimate held: ``[(name, estimate, status)]``."""
-    left, sim = list(units), ProcessState(process.compiled, set(process.shapes), process.switched)
+    left, sim = list(units), ProcessState(process.compiled, set(process.shapes))
     plan = []
     min_progress = min(MIN_PROGRESS_S, 0.05 * time_left)
     time_left -= _reserve(time_left)
@@ -337,7 +349,8 @@ def _execute(units, manifest, jobs, model, process, env, report, run, started, o
              log) -> None:
     from ..training import Deadline
 
-    deadline = Deadline(started + report.budget_s - _reserve(report.budget_s))
+    # the end: the last checkpoint, listing the units left (as long as at the start, x 2 for a margin), the README
+    deadline = Deadline(started + report.budget_s - _reserve(report.budget_s) - 2 * report.listing_s)
     min_progress = min(MIN_PROGRESS_S, 0.05 * report.budget_s)
     with _Signals(deadline) as sig:
         try:

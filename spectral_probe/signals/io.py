@@ -8,8 +8,11 @@ divided by the whole file's peak *before* cropping; images map ``[0, max]`` to
 
 from __future__ import annotations
 
+import contextlib
 import os
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -18,7 +21,7 @@ from .synthetic import parse_synthetic
 from .target import _FILE_LOADERS, Target
 
 __all__ = ["AUDIO_SUFFIXES", "IMAGE_SUFFIXES", "load_audio", "load_image", "camera",
-           "load_target", "resolve_data_path", "DATA_ENV"]
+           "load_target", "resolve_data_path", "DATA_ENV", "cached_targets", "memoised"]
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64", ".mp3")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp")
@@ -153,8 +156,56 @@ def camera() -> Target:
     return _image_to_target(np.asarray(data.camera()), "camera", 255.0, {"source": "skimage.data.camera"})
 
 
+_MEMO: ContextVar[dict | None] = ContextVar("spectral_probe_target_memo", default=None)
+
+
+@contextlib.contextmanager
+def cached_targets() -> Iterator[None]:
+    """Within the block, :func:`load_target` reads each file (or builds each synthetic signal) once.
+
+    For code that builds many run settings from the same targets (a figure's parts, the
+    ``reproduce paper`` catalogue): the same arguments (and the same ``$SPECTRAL_PROBE_DATA``)
+    return the same :class:`Target` object, so callers must not modify its tensors in place.
+    A file changed on disk inside the block is not re-read.  Nested blocks share the outer memo.
+    """
+    if _MEMO.get() is not None:
+        yield
+        return
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def memoised(key: tuple, build):
+    """``build()``, kept for the rest of the :func:`cached_targets` block under ``key`` (built each time outside one).
+
+    For values derived only from targets and arguments (``key`` must name them all), e.g. a figure's parts.
+    """
+    memo = _MEMO.get()
+    if memo is None:
+        return build()
+    key = ("memoised", key, os.environ.get(DATA_ENV))
+    if key not in memo:
+        memo[key] = build()
+    return memo[key]
+
+
 def load_target(spec: str, *, num_samples: int | None = None, offset: int = 0,
                 n: int | None = None, seed: int = 0) -> Target:
+    """Build a target from a spec string (see :func:`_load_target`); memoised inside :func:`cached_targets`."""
+    memo = _MEMO.get()
+    if memo is None:
+        return _load_target(spec, num_samples=num_samples, offset=offset, n=n, seed=seed)
+    key = (spec, num_samples, offset, n, seed, os.environ.get(DATA_ENV))
+    if key not in memo:
+        memo[key] = _load_target(spec, num_samples=num_samples, offset=offset, n=n, seed=seed)
+    return memo[key]
+
+
+def _load_target(spec: str, *, num_samples: int | None = None, offset: int = 0,
+                 n: int | None = None, seed: int = 0) -> Target:
     """Build a target from a spec string.
 
     Specs
