@@ -371,7 +371,19 @@ def test_winner_suggestion_uses_eqn11_and_the_crop_scale():
     target = tones(4096, (0.5, 0.7))
     s0, s1 = target.winner_scales()
     text = winner_suggestion(target, {"s0": 12.0, "s1": 0.5})
-    assert f"s0={s0 * 4096 / 150000:.4g}" in text and f"s1={s1:.4g}" in text and "this run uses s0=12" in text
+    assert f"s0={s0 * 4096 / 150000:.4g}" in text and f"s1={s1:.4g}" in text and "instead of s0=12, s1=0.5" in text
+
+
+def test_suggestions_never_repeat_the_runs_own_settings():
+    target = tones(4096, (0.5, 0.7))
+    s0, s1 = target.winner_scales()
+    same = winner_suggestion(target, {"model": "siren2", "s0": s0 * 4096 / 150000, "s1": s1, "first_omega": 30.0})
+    assert same.startswith("this run already uses the WINNER scales of Eqn 11") and "train siren2" not in same
+    assert "more epochs or a larger learning rate" in same
+    low = winner_suggestion(target, {"model": "siren", "first_omega": 30.0})
+    assert "train siren2 (WINNER)" in low and f"first-layer omega of {3000 * 4096 / 150000:.4g}" in low
+    paper = winner_suggestion(target, {"model": "siren", "first_omega": 3000 * 4096 / 150000})
+    assert "first-layer omega" not in paper and "instead of" not in paper
 
 
 # --------------------------------------------------------------------------- run files and CLI

@@ -96,17 +96,34 @@ class BottleneckWarning(UserWarning):
 
 # --------------------------------------------------------------------------- suggestion
 def winner_suggestion(target, model_config: Mapping | None = None) -> str:
-    """WINNER scales (Eqn 11) from the target's psi, with ``s0`` scaled by ``N / 150000`` for 1-D crops."""
-    from ..presets import PAPER_AUDIO_SAMPLES
+    """What to try when a run is at risk or in the bottleneck; never the run's own settings.
+
+    WINNER scales (Eqn 11) from the target's psi, with ``s0`` scaled by ``N / 150000`` for 1-D crops.
+    A SIREN^2 run that already uses them (to 0.1 %) is told what is left (the scales leave nothing to
+    change); another model with a lower first-layer omega than the paper preset's (Sec 5.1, 30 x 100 x
+    N / 150000 on 1-D targets) is also pointed to that omega.  Empty when nothing is left to suggest.
+    """
+    from ..presets import FIRST_OMEGA_SCALE, PAPER_AUDIO_SAMPLES
 
     psi = target.psi()
     s0, s1 = target.winner_scales()
-    scale = target.n / PAPER_AUDIO_SAMPLES if target.spatial_dims == 1 else 1.0
-    text = (f"train siren2 (WINNER) with s0={s0 * scale:.4g}, s1={s1:.4g} (Eqn 11 from psi={psi:.4f}"
-            + (f", s0 x N/{PAPER_AUDIO_SAMPLES}" if scale != 1.0 else "") + ")")
+    one_d = target.spatial_dims == 1
+    scale = target.n / PAPER_AUDIO_SAMPLES if one_d else 1.0
+    s0 *= scale
+    source = f"Eqn 11 from psi={psi:.4f}" + (f", s0 x N/{PAPER_AUDIO_SAMPLES}" if scale != 1.0 else "")
     current = dict(model_config or {})
     if "s0" in current:
-        text += f"; this run uses s0={float(current['s0']):.4g}, s1={float(current.get('s1', 0)):.4g}"
+        run_s0, run_s1 = float(current["s0"]), float(current.get("s1", 0.0))
+        if math.isclose(run_s0, s0, rel_tol=1e-3) and math.isclose(run_s1, s1, rel_tol=1e-3):
+            return (f"this run already uses the WINNER scales of Eqn 11 (s0={s0:.4g}, s1={s1:.4g}): nothing to "
+                    "change there; what is left is more epochs or a larger learning rate")
+        return f"train siren2 (WINNER) with s0={s0:.4g}, s1={s1:.4g} ({source}) instead of s0={run_s0:.4g}, s1={run_s1:.4g}"
+    text = f"train siren2 (WINNER) with s0={s0:.4g}, s1={s1:.4g} ({source})"
+    omega = current.get("first_omega")
+    paper = 30.0 * FIRST_OMEGA_SCALE * scale
+    if one_d and isinstance(omega, (int, float)) and omega < 0.999 * paper:
+        text += (f", or a first-layer omega of {paper:.4g} (the paper preset's 30 x 100 x N/{PAPER_AUDIO_SAMPLES}, "
+                 f"Sec 5.1) instead of {float(omega):.4g}")
     return text
 
 
@@ -273,10 +290,9 @@ def detector_settings(attrs: Mapping) -> dict:
     attrs = dict(attrs)
     raw = attrs.get("thresholds", "{}")
     stored = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    stored.pop("explained_max", None)
     band = attrs.get("target_band", "[]")
     band = json.loads(band) if isinstance(band, str) else [float(b) for b in np.atleast_1d(band)]
-    return {"thresholds": Thresholds(**stored), "undecidable": str(attrs.get("undecidable", "")) or None,
+    return {"thresholds": Thresholds.from_dict(stored), "undecidable": str(attrs.get("undecidable", "")) or None,
             "suggestion": str(attrs.get("suggestion", "")), "band": band or None,
             "horizon": int(attrs["epochs"]) if "epochs" in attrs else None}
 

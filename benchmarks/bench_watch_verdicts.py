@@ -1,0 +1,189 @@
+"""Bottleneck-watch verdicts on recorded runs: false stops vs epochs saved, per detector setting.
+
+No training: the runs are the JSON files of ``watch_runs.py`` (quick preset, 500 epochs, the full
+watch history every 5 epochs).  Each detector setting is replayed on every run at the CLI's default
+cadence (``--watch-every 10``; ``--every``), exactly as ``train --watch --early-stop`` would have
+seen it.  Ground truth is the run's own outcome over the whole schedule: *stuck* when its best PSNR
+stays under the 1 dB line, else it *escaped* (crossed the line after epoch 50) or *fitted*.
+
+* false stop: ``--early-stop`` would have stopped a run that escaped or fitted (must be 0);
+* stuck stopped early: stuck runs stopped within the first 20 % of their epochs;
+* epochs saved: the epochs ``--early-stop`` spares on the stuck runs (sum, and share of theirs);
+* uncertain: runs whose verdict changed more than twice.
+
+The settings are compared on the tuning runs; the held-out runs (``--holdout``, crops no setting was
+chosen on) then check the chosen one::
+
+    python benchmarks/bench_watch_verdicts.py --runs /path/to/runs            # grid, then the chosen setting
+    python benchmarks/bench_watch_verdicts.py --runs DIR --setting edge_growth=0.1 edge_window=40 --per-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import itertools
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from spectral_probe.bottleneck import BOTTLENECK, INDICATORS, BottleneckDetector, Thresholds
+
+#: crops held out of the comparison (no setting was chosen on them)
+HOLDOUT = ["*@65536_*", "*@131072_*"]
+#: the comparison grid: edge_growth inf is the detector before the widening test
+GRID = {"edge_growth": [math.inf, 0.05, 0.1, 0.2], "gain_growth": [math.inf, 0.02, 0.05, 0.1],
+        "edge_window": [20, 40, 60], "patience": [3]}
+EARLY = 0.2          # "early" = within this share of the run's epochs
+LATE_ESCAPE = 50     # a run that crosses the line after this epoch escaped (it looked stuck first)
+
+
+def load_runs(folder: str) -> list[dict]:
+    rows = []
+    for path in sorted(Path(folder).glob("*.json")):
+        row = json.loads(path.read_text())
+        row["name"] = path.stem
+        rows.append(row)
+    if not rows:
+        raise SystemExit(f"no run files (*.json) in {folder}; record them with benchmarks/watch_runs.py")
+    return rows
+
+
+def truth(row: dict) -> tuple[str, int | None]:
+    """``("stuck" | "escaped" | "fitted", first epoch at or over 1 dB)``."""
+    gains = [p - row["zero_psnr"] for p in row["psnr"]]
+    first = next((e for e, g in enumerate(gains) if g >= 1.0), None)
+    if first is None:
+        return "stuck", None
+    return ("escaped" if first > LATE_ESCAPE else "fitted"), first
+
+
+def replay(row: dict, thresholds: Thresholds, every: int = 10) -> dict:
+    """The detector over a run's recorded checks at ``every`` epochs: stop epoch, changes, final verdict."""
+    h = row["history"]
+    if every % row["every"]:
+        raise ValueError(f"--every must be a multiple of the recorded cadence {row['every']}")
+    det = BottleneckDetector(thresholds, horizon=row["epochs"])
+    stop = None
+    for i, step in enumerate(h["step"]):
+        if step % every:
+            continue
+        v = det.update(step, {k: h[k][i] for k in INDICATORS})
+        if v.state == BOTTLENECK and stop is None:
+            stop = step
+    v = det.verdict
+    return {"stop": stop, "changes": v.changes, "final": v.state, "story": v.story_text(),
+            "first_risk": next((e for e, s in v.story if s == "at risk"), None)}
+
+
+def score(rows: list[dict], thresholds: Thresholds, every: int = 10) -> dict:
+    """Totals of one setting over ``rows``."""
+    out = {"runs": len(rows), "stuck": 0, "stopped": 0, "stopped_early": 0, "false_stops": 0, "saved": 0,
+           "stuck_epochs": 0, "uncertain": 0, "final_wrong": 0, "false": []}
+    for row in rows:
+        kind, _ = truth(row)
+        r = replay(row, thresholds, every)
+        out["uncertain"] += r["changes"] > 2
+        if kind == "stuck":
+            out["stuck"] += 1
+            out["stuck_epochs"] += row["epochs"]
+            out["final_wrong"] += r["final"] != BOTTLENECK
+            if r["stop"] is not None:
+                out["stopped"] += 1
+                out["stopped_early"] += r["stop"] <= EARLY * row["epochs"]
+                out["saved"] += row["epochs"] - (r["stop"] + 1)
+        else:
+            out["final_wrong"] += r["final"] != "fitting"
+            if r["stop"] is not None:
+                out["false_stops"] += 1
+                out["false"].append(f"{row['name']}@{r['stop']}")
+    return out
+
+
+def _fmt_setting(t: Thresholds) -> str:
+    if math.isinf(t.edge_growth) and math.isinf(t.gain_growth):
+        return f"no trend tests, patience {t.patience}"
+    return f"edge_growth {t.edge_growth:g}, gain_growth {t.gain_growth:g}, window {t.edge_window}, patience {t.patience}"
+
+
+def _line(name: str, s: dict) -> str:
+    share = 100 * s["saved"] / s["stuck_epochs"] if s["stuck_epochs"] else 0.0
+    return (f"| {name} | {s['runs']} | {s['stuck']} | {s['false_stops']} | {s['stopped_early']} / {s['stuck']} | "
+            f"{s['stopped']} / {s['stuck']} | {s['saved']} ({share:.0f} %) | {s['uncertain']} | {s['final_wrong']} | "
+            f"{', '.join(s['false']) or '-'} |")
+
+
+HEADER = ("| setting | runs | stuck | false stops | stuck stopped in 20 % | stuck stopped | epochs saved | "
+          "uncertain | final verdict wrong | false stops at |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+
+def grid_settings() -> list[Thresholds]:
+    out, seen = [], set()
+    for values in itertools.product(*GRID.values()):
+        t = Thresholds(**dict(zip(GRID, values)))
+        key = _fmt_setting(t)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
+def choose(tuning: list[dict], settings: list[Thresholds], every: int) -> Thresholds:
+    """No false stop on the tuning runs, then most stuck runs stopped early, most epochs saved, fewest
+    uncertain verdicts; among equals the middle of the admissible ``edge_growth`` range (margin both ways)."""
+    scored = [(t, score(tuning, t, every)) for t in settings]
+    ok = [(t, s) for t, s in scored if s["false_stops"] == 0]
+    if not ok:
+        raise SystemExit("every setting stops an escaping tuning run")
+    best = max((s["stopped_early"], s["saved"], -s["uncertain"]) for _, s in ok)
+    tied = [t for t, s in ok if (s["stopped_early"], s["saved"], -s["uncertain"]) == best]
+    return tied[len(tied) // 2]
+
+
+def per_run(rows: list[dict], t: Thresholds, every: int) -> None:
+    print("\n| run | best gain dB | outcome (1 dB at) | stop at | at risk from | changes | final | story |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        kind, first = truth(row)
+        r = replay(row, t, every)
+        print(f"| {row['name']} | {row['best_gain']:.2f} | {kind}{f' ({first})' if first is not None else ''} | "
+              f"{r['stop'] if r['stop'] is not None else '-'} | "
+              f"{r['first_risk'] if r['first_risk'] is not None else '-'} | {r['changes']} | {r['final']} | "
+              f"{r['story'] or '-'} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True, help="Folder of watch_runs.py JSON files.")
+    parser.add_argument("--holdout", nargs="*", default=HOLDOUT, help="fnmatch patterns of held-out run names.")
+    parser.add_argument("--every", type=int, default=10, help="Watch cadence replayed (multiple of the record's).")
+    parser.add_argument("--setting", nargs="*", default=None, metavar="KEY=VALUE",
+                        help="Report this Thresholds setting instead of choosing one on the grid.")
+    parser.add_argument("--per-run", action="store_true", help="One row per run for the chosen setting.")
+    args = parser.parse_args()
+    rows = load_runs(args.runs)
+    held = [r for r in rows if any(fnmatch.fnmatch(r["name"], p) for p in args.holdout)]
+    tuning = [r for r in rows if r not in held]
+    kinds = {k: sum(truth(r)[0] == k for r in rows) for k in ("stuck", "escaped", "fitted")}
+    print(f"{len(rows)} runs ({kinds['stuck']} stuck, {kinds['escaped']} escaped after epoch {LATE_ESCAPE}, "
+          f"{kinds['fitted']} fitted); tuning {len(tuning)}, held out {len(held)} ({', '.join(args.holdout)}); "
+          f"watch every {args.every} epochs")
+    if args.setting is not None:
+        kw = {k: (float(v) if "." in v or v == "inf" else int(v)) for k, v in (a.split("=", 1) for a in args.setting)}
+        chosen = replace(Thresholds(), **kw)
+    else:
+        print("\ntuning runs, every setting of the grid:\n" + HEADER)
+        for t in grid_settings():
+            print(_line(_fmt_setting(t), score(tuning, t, args.every)))
+        chosen = choose(tuning, grid_settings(), args.every)
+    print(f"\nchosen: {_fmt_setting(chosen)} (default Thresholds(): {_fmt_setting(Thresholds())})\n" + HEADER)
+    for name, subset in (("tuning", tuning), ("held out", held), ("all", rows)):
+        if subset:
+            print(_line(f"{name}: {_fmt_setting(chosen)}", score(subset, chosen, args.every)))
+    if args.per_run:
+        per_run(rows, chosen, args.every)
+
+
+if __name__ == "__main__":
+    main()
