@@ -24,12 +24,13 @@ import statistics
 
 import torch
 
-from spectral_probe.batched import fit_batched
+from spectral_probe.training.batched import fit_batched
 from spectral_probe.devices import resolve_device
 from spectral_probe.figures.common import image_target
 from spectral_probe.figures.sizes import figure_sizes
-from spectral_probe.presets import PRESETS, make_run
+from spectral_probe.training.presets import PRESETS, make_run
 from spectral_probe.signals import load_target
+from spectral_probe.torch_settings import torch_threads
 from spectral_probe.training import fit
 
 ROUTES = ("one-by-one", "bmm", "vmap")
@@ -78,8 +79,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    with torch_threads(args.threads):
+        run(args)
+
+
+def run(args) -> None:
     device = resolve_device(args.device)
     table = shapes()
     unknown = sorted(set(args.shapes) - set(table))

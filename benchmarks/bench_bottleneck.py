@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.signals.io import resolve_data_path
 from spectral_probe.training import fit
 

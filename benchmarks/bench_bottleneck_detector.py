@@ -28,7 +28,7 @@ import numpy as np
 
 from spectral_probe.bottleneck import AT_RISK, BOTTLENECK, INDICATORS, BottleneckDetector, BottleneckWatch, Thresholds
 from spectral_probe.bottleneck import diagnose_target
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.signals import broadband
 from spectral_probe.signals.io import resolve_data_path
 from spectral_probe.training import fit

@@ -22,7 +22,7 @@ import os
 import time
 
 from spectral_probe.bottleneck import diagnose_target
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.signals import EQN5_FIRST_LAYER_FREQUENCY, eqn5
 from spectral_probe.training import fit
 

@@ -52,7 +52,7 @@ def run_one(model_name: str, target_name: str, epochs: int | None, fit_epochs: i
 
     from spectral_probe.ntk.forecast import fit_lr_scale, forecast_fit, linearised_forecast, lr_schedule
     from spectral_probe.ntk.empirical import count_parameters
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
     from spectral_probe.training import fit
 
     spec, target = make_run(model_name, target_name, "quick", epochs=epochs,

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from spectral_probe.devices import resolve_device
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.probes import Probe
-from spectral_probe.recorder import TrainingRecorder
+from spectral_probe.training.recorder import TrainingRecorder
 from spectral_probe.store import TrajectoryWriter
 from spectral_probe.training import fit, train_step
 

@@ -29,9 +29,9 @@ import torch
 
 from spectral_probe.devices import resolve_device
 from spectral_probe.monitor import TensorBoardLogger
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.probes import Probe
-from spectral_probe.runs import train_to_file
+from spectral_probe.training.runs import train_to_file
 
 TETRIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio" / "tetris.wav"
 

@@ -35,9 +35,9 @@ import time
 import numpy as np
 import torch
 
-from spectral_probe.accel import float32_matmul
 from spectral_probe.devices import resolve_device
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
+from spectral_probe.torch_settings import float32_matmul, torch_threads
 from spectral_probe.training import fit
 
 ROUTES = ("authors", "reference", "fit", "fit-compile", "fit-graphs", "fit-compile-graphs", "fit-tf32")
@@ -82,6 +82,66 @@ def reference_loop(model, coords, values, epochs, lr=1e-4, lr_step=20, lr_gamma=
     return psnrs
 
 
+#: datasheet float32 (non-tensor-core) rates, TFLOP/s, by device-name substring (leads, not measurements)
+DATASHEET_FP32_TFLOPS = {"H200": 67.0, "H100": 67.0, "A100": 19.5}
+
+
+def epoch_work(n: int, in_features: int, width: int, depth: int, out_features: int = 1) -> tuple[float, float]:
+    """(matrix-product FLOP, fewest bytes moved) of one full-batch epoch of a ``depth x width`` sine MLP.
+
+    FLOP: every product ``(n, a) @ (a, b)`` costs ``2 n a b`` forward and twice that backward (the input
+    gradient and the weight gradient).  Bytes (float32): the coordinates and values read once, and per hidden
+    layer its output written once in the forward pass and read once by the backward pass, its gradient
+    written once and read once -- a lower bound that assumes every elementwise pass is fused into a product.
+    """
+    dims = [in_features] + [width] * depth + [out_features]
+    macs = sum(n * a * b for a, b in zip(dims[:-1], dims[1:]))
+    flop = 3 * 2 * macs
+    nbytes = 4 * n * (in_features + out_features) + 4 * 4 * n * width * depth
+    return float(flop), float(nbytes)
+
+
+def measured_rates(n: int, width: int, device) -> tuple[float, float]:
+    """(float32 GEMM TFLOP/s at the epoch's main product ``(n, w) @ (w, w)``, copy TB/s) on ``device``."""
+    a = torch.randn(n, width, device=device)
+    w = torch.randn(width, width, device=device)
+    src = torch.randn(max(n * width, 2 ** 26), device=device)
+    dst = torch.empty_like(src)
+
+    def best(fn, reps):
+        times = []
+        for _ in range(reps):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    best(lambda: a @ w, 3)
+    t_mm = best(lambda: [a @ w for _ in range(10)], 5) / 10
+    best(lambda: dst.copy_(src), 2)
+    t_cp = best(lambda: [dst.copy_(src) for _ in range(5)], 5) / 5
+    return 2.0 * n * width * width / t_mm / 1e12, 2.0 * 4 * src.numel() / t_cp / 1e12
+
+
+def roofline_line(flop: float, nbytes: float, gemm_tflops: float, copy_tbps: float, device_name: str,
+                  best_route: str, best_s: float) -> str:
+    """One line: work per epoch, the float32 floors it implies, and the best route's share of them."""
+    floor_measured = flop / (gemm_tflops * 1e12)
+    floor_bytes = nbytes / (copy_tbps * 1e12)
+    sheet = next((v for k, v in DATASHEET_FP32_TFLOPS.items() if k in device_name), None)
+    parts = [f"roofline: {flop:.3g} FLOP (matrix products) and >= {nbytes / 1e9:.2f} GB moved per epoch",
+             f"float32 floor {1e3 * floor_measured:.2f} ms at the measured GEMM rate {gemm_tflops:.3g} TFLOP/s"]
+    if sheet:
+        parts.append(f"{1e3 * flop / (sheet * 1e12):.2f} ms at the datasheet {sheet:.0f} TFLOP/s")
+    parts.append(f"memory floor {1e3 * floor_bytes:.2f} ms at {copy_tbps:.3g} TB/s")
+    parts.append(f"best route {best_route} {1e3 * best_s:.2f} ms/epoch = {100 * floor_measured / best_s:.0f} % "
+                 f"of the measured-rate floor" + (f", {100 * flop / (sheet * 1e12) / best_s:.0f} % of the "
+                                                   f"datasheet floor" if sheet else ""))
+    return "; ".join(parts)
+
+
 def _sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -114,8 +174,11 @@ def main() -> None:
                         help="default: authors reference fit fit-compile, plus the graph routes on CUDA")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    with torch_threads(args.threads):
+        run(args)
+
+
+def run(args) -> None:
     device = resolve_device(args.device)
     routes = args.routes or ["authors", "reference", "fit", "fit-compile"] + (
         ["fit-graphs", "fit-compile-graphs"] if device.type == "cuda" else [])
@@ -159,6 +222,13 @@ def main() -> None:
         diff = float(np.max(np.abs(psnr[route] - psnr["authors"])))
         print(f"| {route} | {args.epochs / med:.2f} | {med:.3f} | {ratio[route]:.2f}x | {diff:.2e} | "
               f"{np.max(psnr[route]):.2f} |")
+    kw = spec.model_kwargs
+    flop, nbytes = epoch_work(target.n, target.spatial_dims, kw["width"], kw["depth"], target.channels)
+    with float32_matmul("highest"):
+        gemm, copy_rate = measured_rates(target.n, kw["width"], device)
+    fastest = min((r for r in routes if r != "fit-tf32"), key=lambda r: statistics.median(seconds[r]))
+    print("\n" + roofline_line(flop, nbytes, gemm, copy_rate, name, fastest,
+                               statistics.median(seconds[fastest]) / args.epochs))
 
 
 if __name__ == "__main__":

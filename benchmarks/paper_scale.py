@@ -66,7 +66,7 @@ def _on_signal(signum, frame):
 # --------------------------------------------------------------------------- workloads
 
 def table1_jobs(preset: str, runs, cuda_graphs: bool = False) -> list[dict]:
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
 
     jobs = []
     for target, model in runs:
@@ -117,7 +117,7 @@ def figure_training(number: str, preset: str, target: str) -> list[tuple]:
     """
     from spectral_probe.figures.common import audio_offset, audio_target_spec, image_target, training_preset
     from spectral_probe.figures.sizes import figure_sizes
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
 
     tp = training_preset(preset)
     over = figure_overrides(number, preset, target)
@@ -198,7 +198,7 @@ def _shape_label(shape) -> str:
 
 def _cpu_model(shape) -> float:
     """CPU seconds per epoch of ``shape`` in the package's model (``presets.CPU_SECONDS_PER_UNIT``)."""
-    from spectral_probe.presets import CPU_SECONDS_PER_UNIT
+    from spectral_probe.training.presets import CPU_SECONDS_PER_UNIT
 
     _, n, _, width, depth, _ = shape
     return n * width * width * depth * CPU_SECONDS_PER_UNIT
@@ -252,7 +252,7 @@ def run_figure(job, args, out: Path) -> dict:
 
 
 def run_table1(job, args, out: Path) -> dict:
-    from spectral_probe.runs import train_to_file
+    from spectral_probe.training.runs import train_to_file
 
     spec, loaded = job["spec"], job["loaded"]
     spec.train = type(spec.train)(**{**spec.train.to_dict(), "device": args.device})
@@ -308,7 +308,7 @@ def summary_markdown(report: dict) -> str:
 def environment(device) -> dict:
     import torch
 
-    from spectral_probe.accel import precision_settings
+    from spectral_probe.torch_settings import precision_settings
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     return {"torch": torch.__version__, "cuda": torch.version.cuda, "device": str(device), "device_name": name,
@@ -343,7 +343,9 @@ def _check_inputs(args) -> tuple[list[str], list[tuple[str, str]]]:
     """Figures and runs to do; ValueError (one line) for missing data or bad options, before any work."""
     from spectral_probe.figures import expand_figures
     from spectral_probe.signals.io import DATA_ENV, resolve_data_path
+    from spectral_probe.validation import nonnegative_int
 
+    nonnegative_int(args.threads, "--threads")
     if args.data is not None:
         if not Path(args.data).is_dir():
             raise ValueError(f"--data {args.data!r} is not a folder")
@@ -399,18 +401,17 @@ def _main(argv=None) -> int:
         return 2
     import torch
 
-    from spectral_probe.accel import float32_matmul
     from spectral_probe.figures import clear_run_cache
+    from spectral_probe.torch_settings import torch_settings
 
     args.device = str(device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     status = 0
-    with float32_matmul("highest"):     # full float32: the paper's 60 dB PSNRs need ~1e-3 relative accuracy
+    # full float32: the paper's 60 dB PSNRs need ~1e-3 relative accuracy; both settings restored at the end
+    with torch_settings(threads=args.threads, precision="highest"):
         report = {"script": "benchmarks/paper_scale.py", "args": vars(args), "environment": environment(device),
                   "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "finished": False}
         log(f"paper_scale: preset {args.preset} on {report['environment']['device_name']}, torch {torch.__version__}, "

@@ -48,7 +48,7 @@ def run_name(spec: str, model: str, seed: int) -> str:
 def record(spec: str, model: str, seed: int, epochs: int) -> dict:
     """Train one quick-preset run (full schedule, no early stop) with a watch every 5 epochs."""
     from spectral_probe.bottleneck import BottleneckWatch
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
     from spectral_probe.training import fit
 
     name, _, offset = spec.partition("@")

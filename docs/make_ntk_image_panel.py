@@ -24,7 +24,7 @@ from spectral_probe.models import build_model
 from spectral_probe.ntk import analyze_ntk
 from spectral_probe.ntk.plot import plot_comparison, save
 from spectral_probe.ntk.report import summary_lines
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.signals import grid_coords
 
 GRID = (32, 32)

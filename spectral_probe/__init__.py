@@ -15,7 +15,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from . import _moved
 from ._version import __version__
+
+_moved.install()                                # old paths of the training-run modules, for one release
 
 #: public name -> submodule that defines it (imported on first access)
 _API: dict[str, str] = {
@@ -25,11 +28,11 @@ _API: dict[str, str] = {
     "Target": "signals", "load_target": "signals", "spectral_centroid": "winner", "winner_scales": "winner",
     # training
     "fit": "training", "train_step": "training", "TrainConfig": "training", "FitResult": "training",
-    "Callback": "training", "make_run": "presets", "resolve_device": "devices",
+    "Callback": "training", "make_run": "training", "resolve_device": "devices",
     # probes, NTK, bottleneck watch
     "Probe": "probes", "NTKSnapshot": "ntk", "BottleneckWatch": "bottleneck",
     # run files
-    "TrajectoryWriter": "store", "open_run": "store", "load_model": "posthoc",
+    "TrajectoryWriter": "store", "open_run": "store", "load_model": "training",
 }
 
 __all__ = [*_API, "__version__"]
@@ -53,10 +56,8 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from .devices import resolve_device
     from .models import build_model, list_models, register_model
     from .ntk import NTKSnapshot
-    from .posthoc import load_model
-    from .presets import make_run
     from .probes import Probe
     from .signals import Target, load_target
     from .store import TrajectoryWriter, open_run
-    from .training import Callback, FitResult, TrainConfig, fit, train_step
+    from .training import Callback, FitResult, TrainConfig, fit, load_model, make_run, train_step
     from .winner import spectral_centroid, winner_scales

@@ -9,7 +9,7 @@ them with the printed values (:data:`spectral_probe.paper_data.TABLE6`) within t
 
 :func:`reproduce_table1` trains the Table 1 grid (files x architectures x seeds) through the sweep
 machinery (:mod:`spectral_probe.sweep`: one resumable run file per run, a process pool, Slurm or
-dask) with a training preset of :mod:`spectral_probe.presets` (``paper``: Table 1's protocol;
+dask) with a training preset of :mod:`spectral_probe.training.presets` (``paper``: Table 1's protocol;
 ``quick``: the CPU version), and sets the mean and standard deviation of the peak PSNR over the
 seeds beside the paper's (:data:`~spectral_probe.paper_data.TABLE1_PSNR`).
 """
@@ -158,7 +158,7 @@ def _check_files(files: Sequence[str]) -> list[str]:
 def table1_sweep(preset: str, files: Sequence[str], models: Sequence[str], seeds: int, *,
                  omega_rule: str = "sec5", epochs: int | None = None, offset: int = 0):
     """The :class:`~spectral_probe.sweep.SweepSpec` of a Table 1 reproduction (validated)."""
-    from .presets import OMEGA_RULES, list_presets
+    from .training.presets import OMEGA_RULES, list_presets
     from .sweep import SweepSpec
 
     check_known([preset], list_presets(), "preset", exc=ValueError)
@@ -212,7 +212,7 @@ def reproduce_table1(preset: str, files: Sequence[str], models: Sequence[str] = 
 def table1_architecture_lines() -> list[str]:
     """Table 1's architectures beside our builds of them (parameter counts)."""
     from .models import build_model
-    from .presets import PAPER_AUDIO_MODEL_KWARGS, PAPER_AUDIO_WIDTHS
+    from .training.presets import PAPER_AUDIO_MODEL_KWARGS, PAPER_AUDIO_WIDTHS
 
     lines = []
     for model, arch in TABLE1_ARCHITECTURES.items():

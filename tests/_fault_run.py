@@ -21,7 +21,7 @@ RECORD_EVERY = 50               # scalars buffered longer than the probes: the c
 
 
 def spec(epochs: int = EPOCHS, batch_size: int | None = None):
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
 
     train = {"device": "cpu", "progress": False, "lr": 1e-3}
     if batch_size:
@@ -41,7 +41,7 @@ def probes():
 
 def run(path, epochs: int = EPOCHS, *, resume: bool = False, overwrite: bool = False, callbacks=(),
         batch_size: int | None = None, handle_signals: bool = True):
-    from spectral_probe.runs import train_to_file
+    from spectral_probe.training.runs import train_to_file
 
     s, target = spec(epochs, batch_size)
     return train_to_file(s, target, path, resume=resume, overwrite=overwrite, probes=probes(), callbacks=callbacks,
@@ -59,7 +59,7 @@ def assert_same_run(a, b, *, watch_from: int = 0) -> None:
     recorded its earlier checks with the shorter run's horizon).
     """
     from spectral_probe import open_run
-    from spectral_probe.checkpoint import read_checkpoint
+    from spectral_probe.training.checkpoint import read_checkpoint
 
     ta, tb = open_run(a), open_run(b)
     assert set(ta.children) == set(tb.children)
@@ -93,7 +93,7 @@ def _main() -> None:
 
     import torch
 
-    from spectral_probe.interrupts import RunInterrupted
+    from spectral_probe.training.interrupts import RunInterrupted
     from spectral_probe.training import Callback
 
     torch.set_num_threads(1)

@@ -65,7 +65,7 @@ def run_fit(path: str, n: int) -> None:
 
     from spectral_probe import build_model, fit, load_target
     from spectral_probe.probes import Probe
-    from spectral_probe.recorder import TrainingRecorder
+    from spectral_probe.training.recorder import TrainingRecorder
     from spectral_probe.store import TrajectoryWriter
     from spectral_probe.training import Callback
 

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+from spectral_probe.torch_settings import restore, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,15 +50,18 @@ def gt_bach(shared_data) -> Path:
     return _audio(shared_data, "gt_bach.wav")
 
 
-#: torch's thread count when the session started (before any test could change it)
-_SESSION_THREADS = torch.get_num_threads()
+#: torch's process-wide settings when the session started (before any test could change them)
+_SESSION = snapshot()
 
 
 @pytest.fixture(autouse=True)
-def _few_threads():
-    """Every test starts with the same torch thread count (at most 2, as on the CI machine), whatever the
-    previous test did, and the count is restored after it."""
-    threads = min(2, _SESSION_THREADS)
-    torch.set_num_threads(threads)
+def _torch_settings():
+    """Every test starts with the session's torch settings and the same thread count (at most 2, as on the CI
+    machine), whatever the previous test did; a test whose code leaves a setting changed fails (library code
+    changes them only inside :mod:`spectral_probe.torch_settings`' context managers), and the settings are
+    restored for the next test either way."""
+    start = {**_SESSION, "threads": min(2, _SESSION["threads"])}
+    restore(start)
     yield
-    torch.set_num_threads(threads)
+    leaked = restore(start)
+    assert not leaked, f"the test left torch settings changed: {leaked} (use spectral_probe.torch_settings)"

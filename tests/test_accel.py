@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_probe.accel import GraphedEpoch, _InPlaceUpdates, cuda_graphs_supported, float32_matmul
 from spectral_probe.models import build_model
 from spectral_probe.signals import tones
-from spectral_probe.training import _BestTracker, fit
+from spectral_probe.training import fit
+from spectral_probe.training.accel import GraphedEpoch, _InPlaceUpdates, cuda_graphs_supported, float32_matmul
+from spectral_probe.training.loop import _BestTracker
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

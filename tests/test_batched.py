@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from spectral_probe.batched import batch_key, fit_batched
+from spectral_probe.training.batched import batch_key, fit_batched
 from spectral_probe.models import build_model
 from spectral_probe.signals import load_target, tones
 from spectral_probe.training import Callback, fit
@@ -126,7 +126,7 @@ def test_refusals(target):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("implementation", ["bmm", "vmap"])
 def test_each_model_matches_its_solo_run_on_cuda(target, implementation):
-    from spectral_probe.accel import float32_matmul
+    from spectral_probe.training.accel import float32_matmul
 
     kw = dict(KW, device="cuda")
     with float32_matmul("highest"):

@@ -16,8 +16,8 @@ from spectral_probe.bottleneck import (AT_RISK, BOTTLENECK, FITTING, INDICATORS,
                                        BottleneckWarning, BottleneckWatch, Thresholds, detect, diagnose_run,
                                        watch_line, winner_suggestion)
 from spectral_probe.cli.main import main
-from spectral_probe.presets import make_run
-from spectral_probe.runs import train_to_file
+from spectral_probe.training.presets import make_run
+from spectral_probe.training.runs import train_to_file
 from spectral_probe.signals import Target, broadband, tones
 from spectral_probe.store import open_run
 from spectral_probe.training import fit

@@ -17,11 +17,11 @@ import torch
 from click.testing import CliRunner
 
 import spectral_probe as sp
-from spectral_probe.checkpoint import StateLayout, capture_state, read_checkpoint, restore_state
+from spectral_probe.training.checkpoint import StateLayout, capture_state, read_checkpoint, restore_state
 from spectral_probe.cli.main import main as cli
-from spectral_probe.posthoc import run_target
-from spectral_probe.presets import make_run
-from spectral_probe.runs import train_to_file
+from spectral_probe.training.posthoc import run_target
+from spectral_probe.training.presets import make_run
+from spectral_probe.training.runs import train_to_file
 from spectral_probe.training import TrainConfig, TrainState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def _state(model, target, batch=None) -> TrainState:
     config = TrainConfig(epochs=10, device="cpu", batch_size=batch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.StepLR(opt, 20, 0.99)
-    from spectral_probe.training import _BestTracker
+    from spectral_probe.training.loop import _BestTracker
 
     return TrainState(model, opt, sched, target, target.coords(), target.values, config,
                       losses=torch.zeros(10), lrs=np.zeros(10), tracker=_BestTracker(model),
@@ -218,7 +218,7 @@ def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path):
 # --------------------------------------------------------------------------- the initial state (step 0)
 def test_step_zero_is_the_initial_state_and_ntk_matches_a_fresh_model(finished_run, tmp_path):
     """Every new run file holds step 0; `ntk --run R --step 0` equals `ntk` on the same configuration and seed."""
-    from spectral_probe.checkpoint import checkpoint_steps
+    from spectral_probe.training.checkpoint import checkpoint_steps
 
     assert checkpoint_steps(finished_run).tolist() == [0, 10, 20]
     first = read_checkpoint(finished_run, 0)
@@ -265,7 +265,7 @@ def test_resume_from_only_the_initial_state_equals_an_uninterrupted_run(tmp_path
     _m, ref = train_to_file(spec, target, tmp_path / "ref.h5", checkpoint_every=100)
     with pytest.raises(RuntimeError, match="crash"):
         train_to_file(spec, target, tmp_path / "cut.h5", checkpoint_every=100, callbacks=[Crash()])
-    from spectral_probe.checkpoint import checkpoint_steps
+    from spectral_probe.training.checkpoint import checkpoint_steps
 
     assert checkpoint_steps(tmp_path / "cut.h5").tolist() == [0]
     notes = []
@@ -279,7 +279,7 @@ def test_resume_from_only_the_initial_state_equals_an_uninterrupted_run(tmp_path
 def old_run(tmp_path_factory):
     """A run file as written before step 0 was checkpointed (with a bottleneck watch)."""
     from spectral_probe.bottleneck import BottleneckWatch
-    from spectral_probe.checkpoint import Checkpointer
+    from spectral_probe.training.checkpoint import Checkpointer
 
     path = tmp_path_factory.mktemp("old") / "old.h5"
     spec, target = _tiny(epochs=20)
@@ -293,8 +293,8 @@ def old_run(tmp_path_factory):
 
 
 def test_an_older_file_gets_its_initial_state_rebuilt_and_verified(old_run):
-    from spectral_probe.checkpoint import checkpoint_steps
-    from spectral_probe.posthoc import initial_checkpoint
+    from spectral_probe.training.checkpoint import checkpoint_steps
+    from spectral_probe.training.posthoc import initial_checkpoint
 
     assert checkpoint_steps(old_run).tolist() == [10, 20]
     rebuilt = initial_checkpoint(old_run)
@@ -321,7 +321,7 @@ def test_an_older_file_whose_rebuild_disagrees_is_refused_in_one_line(old_run, m
 
 def test_ntk_of_a_saved_state_on_a_subset_of_its_grid(finished_run):
     from spectral_probe.ntk import empirical_ntk
-    from spectral_probe.posthoc import run_points
+    from spectral_probe.training.posthoc import run_points
 
     target = run_target(finished_run)
     model = sp.load_model(finished_run, 10, dtype=torch.float64)

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from spectral_probe.cli.main import main
 from spectral_probe.cli.models import model_table
 from spectral_probe.models import model_parameters
-from spectral_probe.presets import PAPER_AUDIO_SAMPLES, PRESETS, SIREN_AUDIO_FIRST_OMEGA, make_run
+from spectral_probe.training.presets import PAPER_AUDIO_SAMPLES, PRESETS, SIREN_AUDIO_FIRST_OMEGA, make_run
 
 
 def run(*args):

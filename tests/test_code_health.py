@@ -59,6 +59,34 @@ def test_top_level_api_resolves_lazily():
         sp.nope  # noqa: B018
 
 
+def test_training_package_reexports_its_modules_public_names():
+    import importlib
+
+    import spectral_probe.training as training
+
+    assert set(training.__all__) == set(training._API)
+    for name, module in training._API.items():
+        mod = importlib.import_module(f"spectral_probe.training.{module}")
+        assert name in mod.__all__, f"{name} is not public in training.{module}"
+        assert getattr(training, name) is getattr(mod, name), name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        training.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("old", ["presets", "runs", "recorder", "checkpoint", "resume", "interrupts", "posthoc",
+                                 "batched", "accel"])
+def test_old_module_paths_warn_and_give_the_moved_module(old):
+    import importlib
+
+    new = importlib.import_module(f"spectral_probe.training.{old}")
+    sys.modules.pop(f"spectral_probe.{old}", None)
+    with pytest.warns(DeprecationWarning, match=rf"spectral_probe\.{old} moved to spectral_probe\.training\.{old}"):
+        assert importlib.import_module(f"spectral_probe.{old}") is new
+    sys.modules.pop(f"spectral_probe.{old}", None)
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("spectral_probe.nope")
+
+
 def test_every_registered_command_resolves_and_is_listed():
     ctx = click.Context(main)
     for name, entry in COMMANDS.items():

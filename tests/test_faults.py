@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _fault_run as fr  # noqa: E402
 
 from spectral_probe import open_run  # noqa: E402
-from spectral_probe.interrupts import RunInterrupted  # noqa: E402
+from spectral_probe.training.interrupts import RunInterrupted  # noqa: E402
 from spectral_probe.store import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_WRITING  # noqa: E402
+from spectral_probe.torch_settings import torch_threads  # noqa: E402
 from spectral_probe.training import Callback  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,10 +35,8 @@ CHILD = Path(__file__).parent / "_fault_run.py"
 
 @pytest.fixture(scope="module")
 def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)            # as the child processes: the same arithmetic
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):              # as the child processes: the same arithmetic
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +222,7 @@ def test_minibatch_resume_restores_the_batch_order(tmp_path, one_thread):
 
 
 def test_resume_refuses_another_configuration(tmp_path, reference):
-    from spectral_probe.runs import train_to_file
+    from spectral_probe.training.runs import train_to_file
 
     path = tmp_path / "run.h5"
     path.write_bytes(reference.read_bytes())

@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 
 from spectral_probe import load_target, theory
@@ -19,6 +18,7 @@ from spectral_probe.cli.main import main
 from spectral_probe.figures import (FIGURES, expand_figures, figure_sizes, get_recipe, load_dataset,
                                     make_figure, save_dataset)
 from spectral_probe.figures.common import audio_offset, check_target_spec, image_target, resize_image
+from spectral_probe.torch_settings import torch_threads
 
 ALL = ["1", "2", "3", "4", "5", "6", "7", "8", "13", "14"]
 
@@ -26,12 +26,8 @@ ALL = ["1", "2", "3", "4", "5", "6", "7", "8", "13", "14"]
 @pytest.fixture(scope="module")
 def data():
     """Every recipe at the test preset (1 torch thread: robust on a shared 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return {n: get_recipe(n).compute("test", device="cpu") for n in ALL}
-    finally:
-        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- registry

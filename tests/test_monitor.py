@@ -25,9 +25,9 @@ from spectral_probe.cli.main import main  # noqa: E402
 from spectral_probe.monitor import TensorBoardLogger, export_tensorboard, run_figure  # noqa: E402
 from spectral_probe.monitor.spectra import TargetSpectrum, target_from_run  # noqa: E402
 from spectral_probe.ntk import NTKSnapshot  # noqa: E402
-from spectral_probe.presets import make_run  # noqa: E402
+from spectral_probe.training.presets import make_run  # noqa: E402
 from spectral_probe.probes import Probe  # noqa: E402
-from spectral_probe.runs import run_config, train_to_file  # noqa: E402
+from spectral_probe.training.runs import run_config, train_to_file  # noqa: E402
 from spectral_probe.store import open_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,9 +172,9 @@ def test_own_loop(tmp_path):
 _CRASH = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.probes import Probe
-from spectral_probe.runs import train_to_file
+from spectral_probe.training.runs import train_to_file
 from spectral_probe.training import Callback
 
 class Crash(Callback):
@@ -380,8 +380,8 @@ def test_missing_extra_is_one_line(tmp_path, monkeypatch, recorded):
 _LIVE = """
 import sys, time
 sys.path.insert(0, {repo!r})
-from spectral_probe.presets import make_run
-from spectral_probe.runs import train_to_file
+from spectral_probe.training.presets import make_run
+from spectral_probe.training.runs import train_to_file
 from spectral_probe.training import Callback
 
 class Slow(Callback):

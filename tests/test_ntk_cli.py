@@ -145,7 +145,7 @@ def test_nothing_saved_message_and_eigenvectors(tmp_path):
 
 
 def test_target_scales_follow_train_and_forecast(tmp_path):
-    from spectral_probe.presets import make_run
+    from spectral_probe.training.presets import make_run
 
     spec, target = make_run("siren2", "synthetic:broadband", "quick", num_samples=256)
     out = tmp_path / "t.h5"

@@ -11,7 +11,7 @@ from spectral_probe.models import build_model
 from spectral_probe.ntk import spectrum_without_kernel
 from spectral_probe.ntk.probe import NTKSnapshot
 from spectral_probe.signals import Target
-from spectral_probe.recorder import TrainingRecorder
+from spectral_probe.training.recorder import TrainingRecorder
 from spectral_probe.store import TrajectoryWriter, open_run
 from spectral_probe.training import fit
 

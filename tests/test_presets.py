@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spectral_probe.presets import PAPER_AUDIO_SAMPLES, make_run
+from spectral_probe.training.presets import PAPER_AUDIO_SAMPLES, make_run
 from spectral_probe.signals import load_target
 from spectral_probe.winner import winner_scales
 
@@ -68,7 +68,7 @@ def test_table1_protocol_in_the_paper_preset():
     """Sec 5.1 / Table 1: widths per architecture, x100 first-layer omega but for SIREN^2, lr schedule."""
     from spectral_probe.models import build_model
     from spectral_probe.paper_data import TABLE1_ARCHITECTURES
-    from spectral_probe.presets import (PAPER_AUDIO_EPOCHS, PAPER_AUDIO_MODEL_KWARGS, PAPER_AUDIO_WIDTHS,
+    from spectral_probe.training.presets import (PAPER_AUDIO_EPOCHS, PAPER_AUDIO_MODEL_KWARGS, PAPER_AUDIO_WIDTHS,
                                         PAPER_TRIALS, PRESETS, first_omega)
 
     p = PRESETS["paper"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spectral_probe.presets import make_run
+from spectral_probe.training.presets import make_run
 from spectral_probe.training import fit
 
 pytestmark = pytest.mark.slow

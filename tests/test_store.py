@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from spectral_probe import build_model, fit, load_target, open_run
 from spectral_probe.cli.main import main as cli
 from spectral_probe.probes import Probe
-from spectral_probe.recorder import TrainingRecorder
+from spectral_probe.training.recorder import TrainingRecorder
 from spectral_probe.store import SCHEMA_VERSION, TrajectoryWriter, Var, needs_recovery, read_config, recover
 
 sys.path.insert(0, str(Path(__file__).parent))

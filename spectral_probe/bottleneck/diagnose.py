@@ -3,7 +3,7 @@
 :func:`diagnose_target` reports, from the target and a freshly initialised plain SIREN:
 
 * the spectral centroid psi (Eqn 10) and the WINNER scales ``s0, s1`` (Eqn 11), with ``s0``
-  multiplied by ``N / 150000`` on 1-D crops as :func:`~spectral_probe.presets.make_run` does;
+  multiplied by ``N / 150000`` on 1-D crops as :func:`~spectral_probe.training.presets.make_run` does;
 * the target's dominant band (the central 80 % of its power);
 * the NTK-weighted spectrum ``S(k)`` (Eqn 6) of the SIREN at initialisation on a centred window
   of ``window`` consecutive samples (same sample spacing, hence the same Nyquist frequency; the
@@ -46,7 +46,7 @@ from . import indicators as ind
 from .detector import Thresholds
 from ..ntk.spectrum import _two_sided_weights
 from ..models import model_parameters
-from ..presets import make_run
+from ..training.presets import make_run
 from ..signals import Target
 
 __all__ = ["Diagnosis", "diagnose_target", "ntk_coverage", "forecast_from_bound", "AT_RISK_FACTOR"]
@@ -148,9 +148,9 @@ def diagnose_target(target: str | Target, preset: str = "quick", *, first_omega:
     Parameters
     ----------
     target
-        Anything :func:`~spectral_probe.presets.make_run` accepts (path, name, ``synthetic:...``, a Target).
+        Anything :func:`~spectral_probe.training.presets.make_run` accepts (path, name, ``synthetic:...``, a Target).
     preset, width, depth, num_samples, offset, seed
-        As in :func:`~spectral_probe.presets.make_run` (the crop and model sizes of the run to come).
+        As in :func:`~spectral_probe.training.presets.make_run` (the crop and model sizes of the run to come).
     first_omega
         The plain SIREN's first-layer omega; default the preset's (``3000 x N / 150000`` for 1-D).
     window

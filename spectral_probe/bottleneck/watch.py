@@ -76,7 +76,7 @@ from . import indicators as ind
 from .detector import (AT_RISK, BOTTLENECK, FITTING, STATE_CODES, UNDECIDED, BottleneckDetector,
                                   Thresholds, Verdict, detect)
 from ..cadence import check_every, completed_epochs, is_due
-from ..training import Callback, TrainState
+from ..training.loop import Callback, TrainState
 
 __all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
            "BottleneckWarning", "BottleneckDetector", "detect", "BottleneckWatch", "winner_suggestion",
@@ -103,7 +103,7 @@ def winner_suggestion(target, model_config: Mapping | None = None) -> str:
     change); another model with a lower first-layer omega than the paper preset's (Sec 5.1, 30 x 100 x
     N / 150000 on 1-D targets) is also pointed to that omega.  Empty when nothing is left to suggest.
     """
-    from ..presets import FIRST_OMEGA_SCALE, PAPER_AUDIO_SAMPLES
+    from ..training.presets import FIRST_OMEGA_SCALE, PAPER_AUDIO_SAMPLES
 
     psi = target.psi()
     s0, s1 = target.winner_scales()

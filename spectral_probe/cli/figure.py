@@ -88,12 +88,11 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
 @click.option("--yes", is_flag=True, help="Run --preset paper on a CPU despite the estimated time.")
 def figure(which, preset, target, out, formats, dpi, device, seed, threads, sizes, yes):
     """Regenerate paper figures: WHICH is any of 1 2 3 4 5 6 7 8 13 14, or all."""
-    import torch
-
     from ..devices import resolve_device
     from ..figures import clear_run_cache, expand_figures, get_recipe, make_figure
     from ..figures.common import check_target_spec
 
+    from ..torch_settings import torch_threads
     from ..validation import check_output_path
 
     numbers = expand_figures(which)
@@ -106,23 +105,22 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, size
     dev = resolve_device(device)
     check_target_spec(target)
     _check_paper_on_cpu(numbers, preset, dev, yes)
-    if threads:
-        torch.set_num_threads(threads)
     rows = []
-    try:
-        for number in numbers:
-            recipe = get_recipe(number)
-            click.echo(f"figure {number} ({preset}): {recipe.title}")
-            note = _describe_target(recipe, target)
-            if note:
-                click.echo(f"  {note}")
-            res = make_figure(number, preset, target=target, out=out, formats=fmts, dpi=dpi, device=dev, seed=seed,
-                              **overrides[number])
-            click.echo(f"  wrote {', '.join(str(p) for p in [*res.figure_paths, res.data_path])} in "
-                       f"{res.seconds:.1f} s (compute {res.compute_seconds:.1f} s, plot {res.plot_seconds:.1f} s)")
-            rows.append((number, res.seconds))
-    finally:
-        clear_run_cache()
+    with torch_threads(threads):           # the caller's count is back afterwards
+        try:
+            for number in numbers:
+                recipe = get_recipe(number)
+                click.echo(f"figure {number} ({preset}): {recipe.title}")
+                note = _describe_target(recipe, target)
+                if note:
+                    click.echo(f"  {note}")
+                res = make_figure(number, preset, target=target, out=out, formats=fmts, dpi=dpi, device=dev, seed=seed,
+                                  **overrides[number])
+                click.echo(f"  wrote {', '.join(str(p) for p in [*res.figure_paths, res.data_path])} in "
+                           f"{res.seconds:.1f} s (compute {res.compute_seconds:.1f} s, plot {res.plot_seconds:.1f} s)")
+                rows.append((number, res.seconds))
+        finally:
+            clear_run_cache()
     if len(rows) > 1:
         click.echo("\nfigure  seconds")
         for number, seconds in rows:

@@ -1,7 +1,7 @@
 """``spectral-probe models``: the architectures, their constructor defaults, and what each preset trains.
 
-The preset columns are not a copy of the preset tables: each is the :class:`~spectral_probe.presets.RunSpec`
-that :func:`~spectral_probe.presets.make_run` resolves for a stand-in target of the preset's size
+The preset columns are not a copy of the preset tables: each is the :class:`~spectral_probe.training.presets.RunSpec`
+that :func:`~spectral_probe.training.presets.make_run` resolves for a stand-in target of the preset's size
 (a 1-D signal of the preset's audio length, a square image of its image size), so they follow
 any change of the presets.
 """
@@ -26,7 +26,7 @@ def _stand_in(preset: str, dims: int):
     """A random target with the preset's 1-D length or image size (what make_run sizes the run from)."""
     import torch
 
-    from ..presets import PRESETS
+    from ..training.presets import PRESETS
     from ..signals import Target
 
     p = PRESETS[preset]
@@ -38,7 +38,7 @@ def _stand_in(preset: str, dims: int):
 
 def preset_specs(model: str) -> dict[str, object]:
     """``"quick 1-D" -> RunSpec`` for each of :data:`PRESET_COLUMNS` (from :func:`make_run`)."""
-    from ..presets import make_run
+    from ..training.presets import make_run
 
     return {f"{preset} {dims}-D": make_run(model, _stand_in(preset, dims), preset,
                                            train_overrides={"device": "cpu"})[0]
@@ -56,7 +56,7 @@ def _fmt(value) -> str:
 def model_table(model: str) -> list[list[str]]:
     """Rows ``[argument, default, <preset columns>...]`` for ``model`` (header first)."""
     from ..models import model_parameters
-    from ..training import TrainConfig
+    from ..training.loop import TrainConfig
 
     specs = preset_specs(model)
     rows = [["argument", "default", *specs]]
@@ -78,7 +78,7 @@ def model_table(model: str) -> list[list[str]]:
 
 
 def _notes() -> list[str]:
-    from ..presets import PAPER_AUDIO_SAMPLES, PRESETS
+    from ..training.presets import PAPER_AUDIO_SAMPLES, PRESETS
 
     sizes = "; ".join(f"{name}: 1-D first {p.audio_samples:,} samples, images "
                       + (f"{p.image_size} x {p.image_size}" if p.image_size else "as loaded")

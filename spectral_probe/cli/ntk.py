@@ -3,11 +3,11 @@
 The model and its grid come from :func:`_model_and_grid`:
 
 * ``--target FILE|synthetic:...`` -- the target's grid and the preset's model,
-  built exactly as ``spectral-probe train`` builds it (:func:`spectral_probe.presets.make_run`:
+  built exactly as ``spectral-probe train`` builds it (:func:`spectral_probe.training.presets.make_run`:
   SIREN^2's WINNER scales from the target's psi via Eqn 11, ``s0`` scaled by
   ``N / 150,000`` on the quick preset), unless ``--s0/--s1`` are given;
 * ``--run RUN.h5 --step S|best|last`` -- a saved state of a training run
-  (:func:`spectral_probe.posthoc.load_model`) on the grid of the target it fitted;
+  (:func:`spectral_probe.training.posthoc.load_model`) on the grid of the target it fitted;
 * otherwise ``linspace(-1, 1, N)`` (``--n``) or a 2-D grid (``--grid HxW``)
   and a ``--width`` x ``--depth`` model; SIREN^2 then needs ``--s0`` and ``--s1``.
 
@@ -140,7 +140,7 @@ def _model_and_grid(opts: dict):
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
     extra = parse_key_values(opts["params"], "--param")
     if opts["target"] is not None:
-        from ..presets import make_run
+        from ..training.presets import make_run
 
         if opts["n"] is not None or opts["grid"] is not None:
             raise ValueError("--n/--grid set the grid when there is no target; with --target the grid is the "
@@ -205,7 +205,7 @@ def _model_and_grid(opts: dict):
 
 def _saved_state(opts: dict, dev, dtype):
     """Model and grid of ``--run RUN.h5 --step S``: a checkpointed state on the target it was trained on."""
-    from ..posthoc import load_model, run_points, run_target
+    from ..training.posthoc import load_model, run_points, run_target
     from ..store import read_config
 
     given = [o for o, v in (("--target", opts["target"]), ("--grid", opts["grid"]),
@@ -279,7 +279,7 @@ def _calibrated_scale(model, target, setup, calibrate, optimizer, measure):
 
     from ..ntk.empirical import count_parameters
     from ..ntk.forecast import fit_lr_scale, lr_schedule
-    from ..training import fit
+    from ..training.loop import fit
 
     cfg = setup.train
     run = fit(copy.deepcopy(model), target, cfg, epochs=calibrate, progress=False, restore_best=False)

@@ -73,6 +73,6 @@ def model_option(default: str = "siren2"):
 
 def preset_names() -> list[str]:
     """Names of the run presets (``--preset``)."""
-    from ..presets import list_presets
+    from ..training.presets import list_presets
 
     return list_presets()

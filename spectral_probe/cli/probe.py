@@ -51,7 +51,7 @@ def probe(run_path, step, layers, bins, device, out, overwrite):
     if out is not None:
         check_output_path(out, "--out", overwrite=overwrite)
     dev = resolve_device(device)
-    from ..posthoc import load_model, run_target
+    from ..training.posthoc import load_model, run_target
     from ..probes import Probe
     from ..store import TrajectoryWriter
 

@@ -80,7 +80,7 @@ def _default_files(data) -> list[str]:
 
 def _check_paper_on_cpu(preset: str, files, models, seeds: int, epochs, device: str, yes: bool) -> None:
     from ..devices import resolve_device
-    from ..presets import estimated_seconds, make_run
+    from ..training.presets import estimated_seconds, make_run
     from .figure import human_seconds
 
     if preset != "paper" or resolve_device(device).type != "cpu":

@@ -66,7 +66,7 @@ def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_om
               num_samples, offset, lr, batch_size, seed, device, params, compile_=None, progress=True):
     """Turn CLI options into ``(RunSpec, Target)``."""
     from ..devices import resolve_device
-    from ..presets import make_run
+    from ..training.presets import make_run
 
     resolve_device(device)  # fail fast on an unavailable device
     positive_int(num_samples, "--num-samples", allow_none=True)
@@ -113,7 +113,7 @@ def describe_run(spec, target) -> str:
 def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=(), *, resume=False,
                  checkpoint_every=None):
     """Fit one run (writing ``out`` when given), echoing notes; returns ``(model, FitResult)``."""
-    from ..runs import train_to_file
+    from ..training.runs import train_to_file
 
     notes = _EchoedNotes()                  # resume point, stale lock: said when they happen
     try:
@@ -212,8 +212,8 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
     checkpoint and print the --resume command; a SIGKILL loses at most the epochs
     since the last checkpoint.
     """
-    from ..checkpoint import default_checkpoint_every
-    from ..interrupts import RunInterrupted
+    from ..training.checkpoint import default_checkpoint_every
+    from ..training.interrupts import RunInterrupted
     from ..store.filelock import RunLockedError, describe_holder
 
     if resume and overwrite:
@@ -240,7 +240,7 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
     callbacks = []
     if tensorboard_dir is not None:
         from ..monitor import TensorBoardLogger
-        from ..runs import run_config
+        from ..training.runs import run_config
 
         callbacks.append(TensorBoardLogger(tensorboard_dir, probes, config=run_config(spec, target), append=resume))
     every = checkpoint_every or default_checkpoint_every(spec.train.epochs)
@@ -255,7 +255,7 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
     if watch or early_stop:
         click.echo(f"bottleneck watch: {probes[-1].summary().line()}")
     if out is not None:
-        from ..runs import checkpoint_summary
+        from ..training.runs import checkpoint_summary
 
         click.echo(f"wrote {out}: {checkpoint_summary(out)}; the saved prediction is the "
                    f"{'best' if spec.train.restore_best else 'final'} state (step {result.state_step}); "
@@ -280,7 +280,7 @@ def _verdict(result) -> str:
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def demo(epochs, device, seed, progress):
     """SIREN vs SIREN^2 on a bundled high-frequency-dominant signal (no data needed)."""
-    from ..presets import make_run
+    from ..training.presets import make_run
 
     target = "synthetic:broadband"
     click.echo("Fitting a broadband signal with no energy below 0.15 x Nyquist "

@@ -1,6 +1,6 @@
 """Helpers shared by the figure recipes: targets, inputs, probed runs, saving and plot styling.
 
-Only the public API of the rest of the package is used: :func:`~spectral_probe.presets.make_run`,
+Only the public API of the rest of the package is used: :func:`~spectral_probe.training.presets.make_run`,
 :func:`~spectral_probe.training.fit`, :class:`~spectral_probe.probes.Probe`,
 :mod:`spectral_probe.probes.stats` and :mod:`spectral_probe.signals`.
 """
@@ -19,11 +19,11 @@ import xarray as xr
 
 from ..cadence import check_every, completed_epochs, is_due
 from ..models import build_model
-from ..presets import RunSpec, make_run
+from ..training.presets import RunSpec, make_run
 from ..probes import Probe
 from ..signals import Target, grid_coords, load_target
 from ..signals.io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-from ..training import Callback, FitResult, fit
+from ..training.loop import Callback, FitResult, fit
 
 __all__ = ["CPU_GEMM_FLOPS", "DEFAULT_AUDIO_TARGET", "DEFAULT_IMAGE_TARGET", "training_preset",
            "check_target_spec", "audio_target_spec", "audio_offset", "image_target_spec", "image_target",
@@ -42,7 +42,7 @@ _RUNS: dict[tuple, "ProbedRun"] = {}
 
 
 def training_preset(preset: str) -> str:
-    """Training preset of :mod:`spectral_probe.presets` behind a figure preset (``test`` -> ``quick``)."""
+    """Training preset of :mod:`spectral_probe.training.presets` behind a figure preset (``test`` -> ``quick``)."""
     return "paper" if preset == "paper" else "quick"
 
 

@@ -7,7 +7,7 @@ nearly all the frequencies of signals S4-S8", while SIREN^2 keeps a high PSNR on
 The paper shows the signals' spectra but does not define them; ours are
 :func:`spectral_probe.signals.fig1_series` (S1 white, then flat magnitude above a low cut that
 doubles from 0.01 x Nyquist for S2 to 0.64 for S8).
-Runs use :func:`spectral_probe.presets.make_run` (SIREN: first omega 3000 x N/150,000; SIREN^2:
+Runs use :func:`spectral_probe.training.presets.make_run` (SIREN: first omega 3000 x N/150,000; SIREN^2:
 WINNER scales from each signal's psi, Eqn 11, s0 x N/150,000).  Epochs: not stated for Fig 1;
 the ``paper`` preset uses Table 1's protocol (Sec 5.1, 30,000).
 """
@@ -17,10 +17,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..presets import RunSpec, estimated_seconds, make_run, PRESETS
+from ..training.presets import RunSpec, estimated_seconds, make_run, PRESETS
 from ..probes import stats
 from ..signals import fig1_series
-from ..training import TrainConfig, fit
+from ..training.loop import TrainConfig, fit
 from .common import json_attr, maybe_save, training_preset
 from .plotting import MODEL_COLORS, MODEL_LABELS, label_axes, new_figure
 from .sizes import figure_sizes
@@ -119,7 +119,7 @@ def _span(ds: xr.Dataset) -> str:
 
 
 def estimate_fig1(preset: str) -> float:
-    """CPU seconds: 2 models x ``count`` signals (:func:`spectral_probe.presets.estimated_seconds`)."""
+    """CPU seconds: 2 models x ``count`` signals (:func:`spectral_probe.training.presets.estimated_seconds`)."""
     sz = figure_sizes("1", preset)
     p = PRESETS[training_preset(preset)]
     spec = RunSpec(model="siren", model_kwargs={"width": sz["width"] or p.audio_width, "depth": sz["depth"]},

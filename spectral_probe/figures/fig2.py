@@ -9,7 +9,7 @@ a scaling factor of 3 x 10^4, and larger networks do not resolve it.  An input s
 are not stated; ours are in :mod:`spectral_probe.figures.sizes`.
 
 On a crop of ``N`` samples the first-layer omega is multiplied by ``N / 150,000`` (as
-:mod:`spectral_probe.presets` does), so each scaling keeps its frequency relative to Nyquist.
+:mod:`spectral_probe.training.presets` does), so each scaling keeps its frequency relative to Nyquist.
 Target: ``--target`` or the bundled stand-in ``synthetic:broadband``.
 """
 
@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..presets import PAPER_AUDIO_SAMPLES, PRESETS, RunSpec, estimated_seconds, make_run
-from ..training import TrainConfig, fit
+from ..training.presets import PAPER_AUDIO_SAMPLES, PRESETS, RunSpec, estimated_seconds, make_run
+from ..training.loop import TrainConfig, fit
 from .common import audio_offset, audio_target_spec, json_attr, maybe_save, training_preset
 from .plotting import label_axes, new_figure
 from .sizes import figure_sizes
@@ -112,7 +112,7 @@ def plot_fig2(ds: xr.Dataset):
 
 
 def estimate_fig2(preset: str) -> float:
-    """CPU seconds of the runs (:func:`spectral_probe.presets.estimated_seconds`)."""
+    """CPU seconds of the runs (:func:`spectral_probe.training.presets.estimated_seconds`)."""
     sz = figure_sizes("2", preset)
     p = PRESETS[training_preset(preset)]
     n = sz["n"] or p.audio_samples

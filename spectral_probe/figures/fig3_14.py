@@ -2,7 +2,7 @@
 
 The target is ``--target`` (tetris.wav in the paper) or the bundled stand-in
 ``synthetic:broadband`` (flat spectrum above 0.15 x Nyquist, psi ~ 0.575 vs
-tetris 0.573).  Runs use :func:`spectral_probe.presets.make_run`: SIREN's first
+tetris 0.573).  Runs use :func:`spectral_probe.training.presets.make_run`: SIREN's first
 omega is 3000 x N/150,000, SIREN^2 uses first omega 30 with WINNER scales from
 Eqn 11 (s0 scaled by N/150,000).  A :class:`~spectral_probe.probes.Probe` on
 every hook point records histograms (their own range at each step), moments
@@ -22,8 +22,8 @@ import numpy as np
 import xarray as xr
 
 from ..probes import stats
-from ..presets import RunSpec, estimated_seconds, PRESETS
-from ..training import TrainConfig
+from ..training.presets import RunSpec, estimated_seconds, PRESETS
+from ..training.loop import TrainConfig
 from .common import ProbedRun, audio_target_spec, json_attr, maybe_save, probed_run, training_preset
 from .plotting import MODEL_COLORS, MODEL_LABELS, hook_label, label_axes, new_figure, step_hist
 from .sizes import figure_sizes
@@ -205,7 +205,7 @@ def _train_seconds(sz: dict, preset: str, models: int) -> float:
 
 
 def estimate_fig3(preset: str) -> float:
-    """CPU seconds of the SIREN run (:func:`spectral_probe.presets.estimated_seconds`, +15 % for probes)."""
+    """CPU seconds of the SIREN run (:func:`spectral_probe.training.presets.estimated_seconds`, +15 % for probes)."""
     return _train_seconds(figure_sizes("3", preset), preset, 1)
 
 

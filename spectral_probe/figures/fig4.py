@@ -12,7 +12,7 @@ Targets: ``synthetic:<band>`` for each entry of the ``bands`` size (:func:`spect
 cycles per record), ``high`` (Eqn 5 as written), and on the ``paper`` preset also
 ``eqn5-paper-low`` (Eqn 5's low signal as written: 0.25-0.75 x Nyquist, psi 0.607 -- not low for
 this network at N = 2^16; see the signals module and benchmarks/README.md, "Eqn 5").  SIREN from
-:func:`spectral_probe.presets.make_run` with the first-layer omega of the ``first_omega`` size (300);
+:func:`spectral_probe.training.presets.make_run` with the first-layer omega of the ``first_omega`` size (300);
 every ``every`` epochs the model output is kept and an :class:`~spectral_probe.ntk.NTKSnapshot`
 records ``S(k)``; the figure shows ``log(1 + S_auth)`` with the authors' normalisation ``S_auth =
 S / N^2`` (:func:`spectral_probe.ntk.authors_convention`).
@@ -28,9 +28,9 @@ from matplotlib.colors import LogNorm
 
 from ..probes import stats
 from ..ntk import NTKSnapshot
-from ..presets import make_run
+from ..training.presets import make_run
 from ..signals import EQN5_BANDS
-from ..training import fit
+from ..training.loop import fit
 from ..validation import check_known
 from .common import OutputRecorder, json_attr, maybe_save, training_preset
 from .plotting import label_axes, new_figure

@@ -4,7 +4,7 @@ Two targets: a 1-D signal (``--target`` when it is audio, else the bundled
 ``synthetic:broadband`` stand-in for tetris.wav) and an image (``--target``
 when it is an image, else scikit-image's camera), both resized small on the
 quick preset.  The grid is ``factor x (s0, s1)`` of Eqn 11 (from psi, Eqn 10;
-on a 1-D crop s0 is scaled by N/150,000 as in :mod:`spectral_probe.presets`),
+on a 1-D crop s0 is scaled by N/150,000 as in :mod:`spectral_probe.training.presets`),
 so factor 1 is Eqn 11's choice and factor 0 switches a noise term off.
 A plain SIREN (first omega 3000 x N/150,000 for audio, 30 for images) is
 trained once per target for reference.
@@ -17,8 +17,8 @@ import time
 import numpy as np
 import xarray as xr
 
-from ..presets import RunSpec, estimated_seconds, make_run
-from ..training import TrainConfig, fit
+from ..training.presets import RunSpec, estimated_seconds, make_run
+from ..training.loop import TrainConfig, fit
 from .common import audio_offset, audio_target_spec, image_target, json_attr, maybe_save, training_preset
 from .plotting import label_axes, new_figure
 from .sizes import figure_sizes
@@ -132,9 +132,9 @@ def _outline(i: int, j: int):
 
 
 def estimate_fig6(preset: str) -> float:
-    """CPU seconds from :func:`spectral_probe.presets.estimated_seconds`: (grid + 1) runs per target."""
+    """CPU seconds from :func:`spectral_probe.training.presets.estimated_seconds`: (grid + 1) runs per target."""
     sz = figure_sizes("6", preset)
-    from ..presets import PRESETS
+    from ..training.presets import PRESETS
 
     p = PRESETS[training_preset(preset)]
     runs = len(sz["factors"]) ** 2 + 1

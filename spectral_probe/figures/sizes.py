@@ -7,14 +7,14 @@ overrides (``compute_fig7("quick", width=64)``) and rejects unknown names.
 ``paper`` takes every size the paper states (Chandravamsi et al., arXiv
 2509.09719; the citation is beside each entry below); where the paper states
 none, the entry says "not stated" and what we use instead.  ``None`` means
-"the training preset's value" (:data:`spectral_probe.presets.PRESETS`:
+"the training preset's value" (:data:`spectral_probe.training.presets.PRESETS`:
 150,000 samples, Table 1's protocol).  Layer counts follow Table 1's
 convention: "4 x 222" is four sine layers and a linear output (149,185
 parameters), which Fig 2's caption calls a "five-layer MLP" and Sec 2.2 a
 "four-layer SIREN" (Fig 3); so the "five-layer SIREN" of Fig 4 is ``depth=4``
 too (``--size depth=5`` gives the other reading).
 
-``quick`` keeps the measured CPU preset of :mod:`spectral_probe.presets`
+``quick`` keeps the measured CPU preset of :mod:`spectral_probe.training.presets`
 (2^14 samples, 4 x 128, 500 epochs, the x100 first-layer omega and WINNER's s0
 scaled by N/150,000) for the training figures, smaller grids for Figs 1, 2 and
 6, and the paper's sizes where a figure is cheap on a CPU (Figs 5, 7, 8, 13).

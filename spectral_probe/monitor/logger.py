@@ -19,7 +19,7 @@ In your own loop::
 
 Cadence and cost: the logger does work only when its sources have new rows (the probes' own
 ``every``), plus one host copy of the losses every ``every`` epochs inside :func:`fit` (the
-loop keeps them on the device, as :class:`~spectral_probe.recorder.TrainingRecorder` does).
+loop keeps them on the device, as :class:`~spectral_probe.training.recorder.TrainingRecorder` does).
 Histograms use the probe's bin counts; no activation is copied.  The events are those of
 :func:`~spectral_probe.monitor.export.export_tensorboard` on the same run's file.
 """
@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..training import Callback, FitResult, TrainState, psnr_from_mse
+from ..training.loop import Callback, FitResult, TrainState, psnr_from_mse
 from ..validation import positive_float, positive_int
 from .spectra import TargetSpectrum
 from .tensorboard import EventSink

@@ -361,7 +361,7 @@ def forecast_fit(model, target, config=None, *, epochs: int | None = None, optim
     eigen
         Dense eigenpairs already computed on ``target.coords()`` (reused).
     """
-    from ..training import TrainConfig
+    from ..training.loop import TrainConfig
     from .empirical import count_parameters, empirical_ntk
     from .eig import ntk_eigh
     from ..hooks import paused as paused_hooks

@@ -32,12 +32,14 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import torch
 
-__all__ = ["MIN_TILE", "Tile", "plan_tiles", "intraop_threads", "default_workers", "machine_busy", "cpu_guard",
+from ..torch_settings import torch_threads
+
+__all__ = ["MIN_TILE", "Tile", "plan_tiles", "default_workers", "machine_busy", "cpu_guard",
            "run_shared"]
 
 #: smallest tile side (rows) worth a GEMM of its own on a CPU
@@ -72,7 +74,7 @@ def cpu_guard(device: torch.device | str | None = None):
     """Context: one intra-op thread when the machine is busy (CPU only), else nothing changes."""
     if (device is None or torch.device(device).type == "cpu") and torch.get_num_threads() > 1 \
             and machine_busy():
-        return intraop_threads(1)
+        return torch_threads(1)
     return nullcontext()
 
 
@@ -142,19 +144,6 @@ def _split_diagonal(r0: int, r1: int, smallest: int) -> list[Tile]:
     return [(r0, mid, mid, r1)] + _split_diagonal(r0, mid, smallest) + _split_diagonal(mid, r1, smallest)
 
 
-@contextmanager
-def intraop_threads(n: int) -> Iterator[None]:
-    """Set torch's intra-op threads to ``n`` for the block (process-wide), then restore them."""
-    old = torch.get_num_threads()
-    if old != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if old != n:
-            torch.set_num_threads(old)
-
-
 def _shared_queue(items: Sequence[T]) -> Callable[[], Iterator[T]]:
     lock = threading.Lock()
     it = iter(items)
@@ -184,6 +173,6 @@ def run_shared(items: Sequence[T], work: Callable[[Iterable[T]], object], worker
         with cpu_guard():
             return [work(iter(items))]
     take = _shared_queue(items)
-    with intraop_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="ntk") as pool:
+    with torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="ntk") as pool:
         futures = [pool.submit(lambda: work(take())) for _ in range(workers)]
         return [f.result() for f in futures]

@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 
 from ..cadence import check_every, completed_epochs, is_due
-from ..training import Callback
+from ..training.loop import Callback
 from ..validation import check_known, nonnegative_int, positive_int
 from .dataset import NORMALISATION, spectrum_coords
 from .eig import ntk_topk

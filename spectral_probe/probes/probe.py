@@ -45,7 +45,7 @@ from ..models.base import HookPoint
 from .cache import ProbeCache, activation_layout, freq_axis, stack_points
 from .registry import active_statistics
 from .summary import summarize, unpack
-from ..training import Callback, TrainState
+from ..training.loop import Callback, TrainState
 from ..validation import check_known
 
 __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", "paused", "is_paused",

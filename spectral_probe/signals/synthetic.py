@@ -191,7 +191,7 @@ def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, max_cut: float = 0.64, 
     spaced geometrically from ``min_cut`` to ``max_cut`` x Nyquist (count = 8: 0.01, 0.02, 0.04, ...,
     0.64).  The paper shows the signals' spectra but does not define them; doubling cuts place the
     first ones inside a SIREN's initial band (about 0.05 x Nyquist on the presets of
-    :mod:`spectral_probe.presets`) and the last ones far above it.
+    :mod:`spectral_probe.training.presets`) and the last ones far above it.
     """
     count = positive_int(count, "count")
     min_cut = _check_fraction("min_cut", min_cut)

@@ -113,7 +113,7 @@ class Target:
 
             * ``"samples"`` (default): the samples this target holds -- the crop
               decides.  ``load_target("tetris.wav").psi()`` uses the whole file;
-              :func:`~spectral_probe.presets.make_run` computes WINNER's scales on
+              :func:`~spectral_probe.training.presets.make_run` computes WINNER's scales on
               the crop it trains on (150,000 samples on the ``paper`` preset, the
               paper's own setting; 2^14 on ``quick``).
             * ``"table6"``: the paper's Table 6 convention (Supplementary Sec C):

@@ -11,7 +11,7 @@ Layout
                   hist_outside (step, layer, kind), hist (step, layer, kind, bin),
                   hist_edges (step, layer, kind, edge), psd (step, layer, kind, freq)
     /ntk          step, mode, k; ...; static kernels (sample, sample2)
-    /checkpoints  step, byte; state (step, byte) uint8 (see spectral_probe.checkpoint)
+    /checkpoints  step, byte; state (step, byte) uint8 (see spectral_probe.training.checkpoint)
 
 Every trajectory group has an unlimited ``step`` dimension (chunked datasets,
 resized on each append) and a 0-d ``n_committed``: the number of leading rows

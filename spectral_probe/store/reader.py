@@ -112,7 +112,7 @@ def open_run(path: str | os.PathLike, group: str | None = None):
         with the root (attributes, ``run_status``) and every group.  The tree
         leaves out the checkpoint bytes (``checkpoints/state``, the largest
         variable); ask for ``group="checkpoints"`` or use
-        :func:`spectral_probe.checkpoint.read_checkpoint` for them.
+        :func:`spectral_probe.training.checkpoint.read_checkpoint` for them.
 
     Returns
     -------

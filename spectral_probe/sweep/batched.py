@@ -1,8 +1,8 @@
 """``spectral-probe sweep --batch-models``: runs of one shape train together, in this process.
 
-Runs whose models have the same layers (:func:`~spectral_probe.batched.batch_key`), the same
+Runs whose models have the same layers (:func:`~spectral_probe.training.batched.batch_key`), the same
 target grid and the same training settings (seeds aside) form a group; each group trains as one
-batched model with :func:`~spectral_probe.batched.fit_batched` (a Fig 6 grid of noise scales, a
+batched model with :func:`~spectral_probe.training.batched.fit_batched` (a Fig 6 grid of noise scales, a
 seed set), and every run still gets its own, normal run file (``scalars``, ``prediction``, the
 sweep tag), so resuming, ``sweep.h5`` and :func:`~spectral_probe.sweep.load_sweep` are unchanged.
 Runs that cannot be batched (mini-batch training, a full batch that does not fit in memory) run
@@ -33,8 +33,8 @@ def group_tasks(tasks: list[RunTask]) -> tuple[list[list[tuple]], list[RunTask],
         Groups of two or more runs; runs to train alone; run_id -> error for runs whose
         configuration could not be resolved (``make_run`` raised).
     """
-    from ..batched import batch_key
-    from ..presets import make_run
+    from ..training.batched import batch_key
+    from ..training.presets import make_run
 
     by_key: dict[tuple, list[tuple]] = {}
     single, failed = [], {}
@@ -62,9 +62,9 @@ def group_tasks(tasks: list[RunTask]) -> tuple[list[list[tuple]], list[RunTask],
 
 def _train_group(members: list[tuple], max_models: int | None) -> list[dict]:
     """Fit one group with fit_batched, writing one run file per member; one summary per member."""
-    from ..batched import fit_batched
-    from ..runs import PredictionRecorder, run_config
-    from ..recorder import TrainingRecorder
+    from ..training.batched import fit_batched
+    from ..training.runs import PredictionRecorder, run_config
+    from ..training.recorder import TrainingRecorder
     from ..store import TrajectoryWriter
 
     for task, *_ in members:
@@ -102,17 +102,20 @@ def run_sweep_batched(plan: SweepPlan, *, max_models: int | None = None,
     on_result
         Called with each run's summary.
     threads
-        ``torch.set_num_threads`` for the whole sweep (default: the plan's per-run threads).
+        torch threads for the whole sweep (default: the plan's per-run threads), restored at its end.
     """
-    import torch
-
-    from ..store.filelock import writer_alive
+    from ..torch_settings import torch_threads
 
     (plan.outdir / "runs").mkdir(parents=True, exist_ok=True)
     _write_manifest(plan)
     threads = threads or (plan.todo[0].threads if plan.todo else None)
-    if threads:
-        torch.set_num_threads(threads)
+    with torch_threads(threads):            # restored for the caller when the sweep ends
+        return _run_groups(plan, max_models, on_result)
+
+
+def _run_groups(plan: SweepPlan, max_models: int | None, on_result: Callable[[dict], None] | None) -> SweepReport:
+    from ..store.filelock import writer_alive
+
     failed: dict[str, str] = {}
 
     def report(summary: dict) -> None:

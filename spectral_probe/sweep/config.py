@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..models import list_models
-from ..presets import list_presets
+from ..training.presets import list_presets
 from ..validation import check_known, parse_key_values, parse_value, positive_int
 from .params import DEFAULTS, applies_to, check_key, coerce
 

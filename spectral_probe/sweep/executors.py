@@ -91,7 +91,7 @@ def _init_worker(threads: int) -> None:
 
 
 #: modules a forkserver imports once, so that each worker starts as a cheap fork of a clean process
-_PRELOAD = ["torch", "torch._dynamo", "h5netcdf", "spectral_probe.runs", "spectral_probe.presets",
+_PRELOAD = ["torch", "torch._dynamo", "h5netcdf", "spectral_probe.training.runs", "spectral_probe.training.presets",
             "spectral_probe.sweep.unit"]  # torch._dynamo: imported by torch.optim on first use (~2 s)
 
 

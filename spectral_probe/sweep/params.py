@@ -3,7 +3,7 @@
 Every run of a sweep is described by a flat ``{key: value}`` dict.  Keys are
 
 * run keys, which apply to every model: the arguments of
-  :func:`~spectral_probe.presets.make_run` (``model``, ``target``, ``preset``,
+  :func:`~spectral_probe.training.presets.make_run` (``model``, ``target``, ``preset``,
   ``seed``, ``epochs``, ``width``, ``depth``, ``num_samples``, ``offset``, ``omega_rule``) and the
   training settings ``lr``, ``lr_step``, ``lr_gamma``, ``batch_size``;
 * model keys: the keyword arguments of the model builders

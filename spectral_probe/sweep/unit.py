@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..training import Callback
+from ..training.loop import Callback
 
 __all__ = ["RunTask", "run_one", "is_complete", "failure_path", "record_failure", "read_failure",
            "TRACEBACK_LINES", "make_run_kwargs"]
@@ -52,7 +52,7 @@ class RunTask:
 
 
 def make_run_kwargs(params: dict, device: str = "auto") -> dict:
-    """Keyword arguments of :func:`~spectral_probe.presets.make_run` for one run's parameters."""
+    """Keyword arguments of :func:`~spectral_probe.training.presets.make_run` for one run's parameters."""
     from .params import RUN_KEYS, TRAIN_KEYS
 
     kwargs = {k: v for k, v in params.items() if k in RUN_KEYS}
@@ -135,14 +135,17 @@ def run_one(task: RunTask) -> dict:
         complete, ``"failed"``), ``path``; best/final/zero PSNR, epochs_run and
         wall_time for ``"ok"``; ``error`` and ``traceback`` for ``"failed"``.
     """
-    from ..presets import make_run
-    from ..runs import train_to_file
+    from ..torch_settings import torch_threads
+
+    with torch_threads(task.threads):       # the caller's thread count is back afterwards (in-process sweeps)
+        return _run_one(task)
+
+
+def _run_one(task: RunTask) -> dict:
+    from ..training.presets import make_run
+    from ..training.runs import train_to_file
     from ..store.filelock import writer_alive
 
-    if task.threads:
-        import torch
-
-        torch.set_num_threads(task.threads)
     path = Path(task.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_complete(path):

@@ -9,7 +9,7 @@ stages, and returns one :class:`Problem` per invalid run (the first key found wr
    model arguments, with :mod:`spectral_probe.validation`;
 2. the target: read, cropped and resized as the preset does it, once per distinct
    (target, preset, num_samples, offset[, seed for synthetic targets]);
-3. the configuration: :func:`~spectral_probe.presets.make_run` on the loaded target (model
+3. the configuration: :func:`~spectral_probe.training.presets.make_run` on the loaded target (model
    arguments, WINNER scales, training settings) and the model's constructor (once per distinct
    model and arguments; the seed does not change validity).
 
@@ -111,7 +111,7 @@ def _target_key(params: Mapping) -> tuple:
 
 def _load_target(params: Mapping):
     """The target as the run's worker will see it (loaded, cropped, resized by the preset)."""
-    from ..presets import make_run
+    from ..training.presets import make_run
 
     kwargs = {k: params[k] for k in ("preset", "num_samples", "offset", "seed") if k in params}
     _spec, target = make_run("siren", params["target"], **kwargs)
@@ -138,8 +138,8 @@ def _target_blame(params: Mapping) -> str:
 
 def _check_config(params: Mapping, target, built: dict) -> None:
     """make_run on the loaded target, then the model's constructor (cached per model and arguments)."""
-    from ..presets import make_run
-    from ..training import TrainConfig
+    from ..training.presets import make_run
+    from ..training.loop import TrainConfig
     from .params import RUN_KEYS, TRAIN_KEYS
 
     model_args = {k: v for k, v in params.items() if k not in RUN_KEYS and k not in TRAIN_KEYS}

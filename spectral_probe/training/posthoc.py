@@ -17,9 +17,9 @@ import os
 import numpy as np
 import torch
 
+from ..signals import Target
+from ..store import open_run, read_config
 from .checkpoint import Checkpoint, StateLayout, checkpoint_steps, read_checkpoint
-from .signals import Target
-from .store import open_run, read_config
 
 __all__ = ["load_model", "run_target", "run_points", "resolve_step", "initial_checkpoint", "REBUILD_RTOL"]
 
@@ -122,7 +122,7 @@ def initial_checkpoint(path: str | os.PathLike) -> Checkpoint:
         return read_checkpoint(path, 0)
     intro = f"run file '{path}' has no checkpoint at step 0 (written before the initial state was saved)"
     config = read_config(path)
-    from .models import build_model, list_models
+    from ..models import build_model, list_models
 
     if config.get("model") not in list_models() or "model_kwargs" not in config or config.get("seed") is None:
         raise ValueError(f"{intro} and does not name a registered model with its seed, so the initial state "
@@ -177,7 +177,7 @@ def load_model(run_path: str | os.PathLike, step: int | str = "last", *, model: 
     Parameters
     ----------
     run_path
-        A run file written by ``spectral-probe train --out`` / :func:`~spectral_probe.runs.train_to_file`.
+        A run file written by ``spectral-probe train --out`` / :func:`~spectral_probe.training.runs.train_to_file`.
     step
         ``int``: a checkpoint step (the parameters after that many updates);
         ``"best"``; ``"last"``.
@@ -198,7 +198,7 @@ def load_model(run_path: str | os.PathLike, step: int | str = "last", *, model: 
         if "model" not in config or "model_kwargs" not in config:
             raise ValueError(f"run file '{run_path}' does not name its model (written by your own loop?); "
                              "pass model= to load the state into")
-        from .models import build_model
+        from ..models import build_model
 
         model = build_model(config["model"], seed=config.get("seed"), **config["model_kwargs"])
     names = [name for name, _ in model.named_parameters()]

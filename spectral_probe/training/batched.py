@@ -39,12 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .devices import available_memory_bytes, resolve_device
-from .models.base import INR, Activation, INRLayer
-from .signals import Target
-from .training import (Callback, FitResult, TrainConfig, TrainState, _check_output_shape, full_batch_bytes,
-                       psnr_from_mse)
-from .validation import positive_int
+from ..devices import available_memory_bytes, resolve_device
+from ..models.base import INR, Activation, INRLayer
+from ..signals import Target
+from ..validation import positive_int
+from .loop import (Callback, FitResult, TrainConfig, TrainState, _check_output_shape, full_batch_bytes,
+                   psnr_from_mse)
 
 __all__ = ["BatchedImplementation", "fit_batched", "batch_key", "max_models_in_memory"]
 
@@ -313,7 +313,7 @@ def _fit_group(models, targets, callbacks, config: TrainConfig, device, impl) ->
 def _loss_function(config: TrainConfig):
     if not config.compile:
         return _per_model_mse
-    from .training import _CompiledLoss
+    from .loop import _CompiledLoss
 
     return _CompiledLoss(_per_model_mse)
 

@@ -2,7 +2,8 @@
 
 Two concerns, kept out of the training loop itself:
 
-* :func:`float32_matmul` -- full float32 (``"highest"``) or TF32 matrix products.
+* :func:`float32_matmul` (from :mod:`spectral_probe.torch_settings`) -- full float32 (``"highest"``)
+  or TF32 matrix products.
   A 60 dB PSNR is an MSE of 1e-6 on [-1, 1] targets, i.e. about 1e-3 relative
   accuracy of the output; TF32's 10-bit mantissa (relative error ~5e-4 per
   product, more after accumulation over 222-256 inputs) is at that edge, so the
@@ -34,12 +35,13 @@ Limits
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import warnings
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
+
+from ..torch_settings import float32_matmul, precision_settings
 
 __all__ = ["float32_matmul", "precision_settings", "GraphedEpoch", "cuda_graphs_supported"]
 
@@ -47,44 +49,6 @@ log = logging.getLogger(__name__)
 
 #: eager epochs before the capture (allocator, cuBLAS handles, torch.compile's first call)
 DEFAULT_WARMUP = 3
-
-
-@contextlib.contextmanager
-def float32_matmul(precision: str = "highest") -> Iterator[dict]:
-    """Set float32 matrix-product precision for a block, restoring the previous settings after it.
-
-    Parameters
-    ----------
-    precision
-        ``"highest"``: full float32 (TF32 off for cuBLAS and cuDNN);
-        ``"high"``: TF32 allowed (about 3x the float32 rate on Hopper, ~1e-3 relative error).
-
-    Yields
-    ------
-    dict
-        :func:`precision_settings` inside the block.
-    """
-    if precision not in ("highest", "high"):
-        raise ValueError(f"unknown float32 precision {precision!r}; use 'highest' (full float32) or 'high' (TF32)")
-    tf32 = precision == "high"
-    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-             torch.backends.cudnn.allow_tf32)
-    torch.set_float32_matmul_precision(precision)
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
-    try:
-        yield precision_settings()
-    finally:
-        torch.set_float32_matmul_precision(saved[0])
-        torch.backends.cuda.matmul.allow_tf32 = saved[1]
-        torch.backends.cudnn.allow_tf32 = saved[2]
-
-
-def precision_settings() -> dict:
-    """The float32 settings in force (to store beside timings and PSNRs)."""
-    return {"float32_matmul_precision": torch.get_float32_matmul_precision(),
-            "cuda_matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
-            "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32)}
 
 
 def cuda_graphs_supported(device: torch.device, full_batch: bool) -> str:

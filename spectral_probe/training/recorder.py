@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .store import TrajectoryWriter, Var
-from .training import Callback, FitResult, TrainState, psnr_from_mse
+from ..store import TrajectoryWriter, Var
+from .loop import Callback, FitResult, TrainState, psnr_from_mse
 
 __all__ = ["TrainingRecorder", "PredictionRecorder", "SUMMARY_FIELDS"]
 

@@ -2,14 +2,14 @@
 
 A run file (see :mod:`spectral_probe.store`) holds
 
-* root attributes: the :class:`~spectral_probe.presets.RunSpec` as JSON
+* root attributes: the :class:`~spectral_probe.training.presets.RunSpec` as JSON
   (``config``, with the target's name, grid and psi, and the recording settings);
 * ``scalars``: loss, PSNR and learning rate per epoch, and the summary
   (best/final/zero-output PSNR, best epoch, wall time);
 * ``prediction``: the target and the output of the state the model holds at the end
   (the best state by default), ``(sample, channel)``;
 * ``checkpoints``: the training state every ``checkpoint_every`` epochs, at the end
-  and on an interrupt (:mod:`spectral_probe.checkpoint`);
+  and on an interrupt (:mod:`spectral_probe.training.checkpoint`);
 * whatever the probes add (``activations``, ``ntk``, ``bottleneck``, ...).
 """
 
@@ -22,14 +22,14 @@ from typing import Sequence
 
 import torch
 
+from ..signals import Target
+from ..store import RunLock, TrajectoryWriter
 from .checkpoint import GROUP as CHECKPOINTS, Checkpointer
 from .interrupts import InterruptGuard, RunInterrupted
+from .loop import Callback, FitResult, fit
 from .presets import RunSpec
 from .recorder import PredictionRecorder, TrainingRecorder
 from .resume import RESUMABLE_KEYS, plan_resume
-from .signals import Target
-from .store import RunLock, TrajectoryWriter
-from .training import Callback, FitResult, fit
 
 __all__ = ["PredictionRecorder", "run_config", "recording_config", "train_to_file", "RunInterrupted",
            "checkpoint_summary"]
@@ -97,7 +97,7 @@ def train_to_file(
     resume
         Continue ``out`` (a killed, interrupted or finished run) up to
         ``spec.train.epochs``; the configuration must match the file's except
-        for :data:`~spectral_probe.resume.RESUMABLE_KEYS`.  Without a file at
+        for :data:`~spectral_probe.training.resume.RESUMABLE_KEYS`.  Without a file at
         ``out`` the run starts afresh.
     checkpoint_every
         Epochs between checkpoints (None: only at the end, on an early stop or an interrupt).
@@ -170,8 +170,8 @@ def train_to_file(
 
 def checkpoint_summary(path) -> str:
     """One line: how many checkpoints a run file holds, at which steps, and their size."""
+    from ..store.reader import open_checked
     from .checkpoint import checkpoint_steps
-    from .store.reader import open_checked
 
     steps = checkpoint_steps(path)
     if not steps.size:

@@ -43,10 +43,10 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .cadence import completed_epochs, is_due
-from .store import TrajectoryWriter, Var
-from .training import Callback, TrainState
-from .validation import positive_int
+from ..cadence import completed_epochs, is_due
+from ..store import TrajectoryWriter, Var
+from ..validation import positive_int
+from .loop import Callback, TrainState
 
 __all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "Checkpointer", "Checkpoint",
            "read_checkpoint", "checkpoint_steps", "checkpoint_bytes", "default_checkpoint_every"]
@@ -327,7 +327,7 @@ class Checkpointer(Callback):
             DATA: Var(("byte",), "u1", attrs={"long_name": "training state after `step` updates (raw bytes + JSON)"}),
         }, coords={"byte": self.layout.nbytes},
             attrs={"layout": self.layout.to_json(), "every": self.every or 0,
-                   "format": "see spectral_probe.checkpoint; entries in the 'layout' attribute"})
+                   "format": "see spectral_probe.training.checkpoint; entries in the 'layout' attribute"})
         self._t0 = time.perf_counter()
         self._wall_before = float(state.info.get("resumed_wall_time", 0.0))
         self.saved = []
@@ -382,7 +382,7 @@ class Checkpoint:
 
 def checkpoint_steps(path) -> np.ndarray:
     """Steps of the committed checkpoints of a run file (empty when it has none)."""
-    from .store.reader import open_checked
+    from ..store.reader import open_checked
 
     with open_checked(path) as h5:
         if GROUP not in h5:
@@ -399,8 +399,8 @@ def read_checkpoint(path, step: int | None = None) -> Checkpoint:
     ValueError
         The file has no checkpoint at ``step`` (the message lists the steps it has).
     """
-    from .store.integrity import DamagedFileError
-    from .store.reader import open_checked
+    from ..store.integrity import DamagedFileError
+    from ..store.reader import open_checked
 
     with open_checked(path) as h5:
         if GROUP not in h5 or int(h5[GROUP]["n_committed"][()]) == 0:

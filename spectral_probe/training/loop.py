@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .devices import available_memory_bytes, resolve_device
-from .signals import Target
-from .validation import positive_float, positive_int
+from ..devices import available_memory_bytes, resolve_device
+from ..signals import Target
+from ..validation import positive_float, positive_int
 
 __all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "mse_loss", "fit",
            "psnr_from_mse", "full_batch_bytes", "auto_batch_size"]
@@ -81,7 +81,7 @@ class TrainConfig:
         Capture a full-batch epoch as a CUDA graph and replay it (removes the
         kernel-launch cost of small problems on a GPU); ignored, with a note in
         ``FitResult.notes``, on other devices and in mini-batch mode.  See
-        :mod:`spectral_probe.accel`.
+        :mod:`spectral_probe.training.accel`.
     """
 
     epochs: int = 500
@@ -355,7 +355,7 @@ def fit(
         Continue a saved run: an object whose ``restore(state)`` loads the model,
         optimizer, scheduler, best-state and RNG states and the history of the
         epochs already run, and returns the first epoch to run
-        (:class:`spectral_probe.checkpoint.ResumePoint`); its ``wall_time`` is added.
+        (:class:`spectral_probe.training.resume.ResumePoint`); its ``wall_time`` is added.
 
     Returns
     -------

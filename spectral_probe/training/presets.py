@@ -45,12 +45,12 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Mapping
 
-from .models import build_model, list_models, model_parameters
-from .models.base import INR
-from .models.siren import _check_scale, check_size
-from .signals import EQN5_BANDS, Target, load_target
-from .training import TrainConfig
-from .validation import check_known
+from ..models import build_model, list_models, model_parameters
+from ..models.base import INR
+from ..models.siren import _check_scale, check_size
+from ..signals import EQN5_BANDS, Target, load_target
+from ..validation import check_known
+from .loop import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "RunSpec", "make_run", "PAPER_AUDIO_SAMPLES", "PAPER_AUDIO_EPOCHS",
            "PAPER_TRIALS", "PAPER_LR", "PAPER_LR_STEP", "PAPER_LR_GAMMA", "FIRST_OMEGA_SCALE",
@@ -189,7 +189,7 @@ def _load(target: str | Target, preset: Preset, num_samples, offset, seed) -> tu
                       offset=offset)
         loaded = loaded.crop(kwargs["num_samples"], offset)
     elif preset.image_size is not None:
-        from .signals import load_image
+        from ..signals import load_image
 
         if target != "camera":
             loaded = load_image(target, gray=loaded.channels == 1, size=preset.image_size)

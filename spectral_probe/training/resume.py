@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..store import open_run, read_config
+from ..store.schema import config_differences
 from .checkpoint import GROUP as CHECKPOINTS, Checkpoint, checkpoint_steps, read_checkpoint, restore_state
-from .store import open_run, read_config
-from .store.schema import config_differences
-from .training import TrainState
+from .loop import TrainState
 
 __all__ = ["ResumePoint", "plan_resume", "RESUMABLE_KEYS"]
 

@@ -4,7 +4,7 @@
 turns the first SIGINT (Ctrl-C) or SIGTERM (``kill``, a batch scheduler's time limit)
 into a stop request: the epoch under way completes, the checkpointer saves the state
 (it runs after the guard), the recorders commit what they buffered, and the run file
-is closed with ``run_status`` 3 (interrupted).  :func:`~spectral_probe.runs.train_to_file`
+is closed with ``run_status`` 3 (interrupted).  :func:`~spectral_probe.training.runs.train_to_file`
 then raises :class:`RunInterrupted`, which names what was saved.  A second signal stops
 at once (``KeyboardInterrupt``): the writer still commits the rows it holds and the
 epochs since the last checkpoint are recomputed by ``--resume``.
@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from .training import Callback, TrainState
+from .loop import Callback, TrainState
 
 __all__ = ["InterruptGuard", "RunInterrupted", "SIGNALS"]
 

@@ -1,0 +1,70 @@
+"""The training run: the loop, what it records into a run file, and how a run survives an interrupt.
+
+One module per concern:
+
+============== ======================================================================================
+``loop``        :func:`fit`, :func:`train_step`, :class:`TrainConfig`, :class:`Callback`, :class:`FitResult`
+``presets``     the quick and paper settings (cited from the papers): :func:`make_run` -> :class:`RunSpec`
+``runs``        one run -> one run file: :func:`train_to_file` (recorders, checkpoints, lock, signals)
+``recorder``    run-file callbacks: :class:`TrainingRecorder` (losses, PSNR), :class:`PredictionRecorder`
+``checkpoint``  the training state as a run-file row: :class:`Checkpointer`, :func:`read_checkpoint`
+``resume``      continuing a run file from its last checkpoint (:func:`plan_resume`)
+``interrupts``  SIGINT/SIGTERM during a fit: :class:`InterruptGuard`, :class:`RunInterrupted`
+``posthoc``     a run file's model and target back: :func:`load_model`, :func:`run_target`
+``batched``     K models of one shape trained as one: :func:`fit_batched`
+``accel``       GPU options of :func:`fit`: CUDA graphs (:class:`GraphedEpoch`), float32 precision
+============== ======================================================================================
+
+The names below are importable from ``spectral_probe.training`` itself; each is imported on first
+use (``from spectral_probe.training import Callback`` does not load h5py or the presets).  Constants
+and helpers stay in their modules (``spectral_probe.training.presets.PAPER_AUDIO_SAMPLES``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+#: public name -> submodule that defines it (imported on first access)
+_API: dict[str, str] = {
+    **dict.fromkeys(["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "mse_loss", "fit",
+                     "psnr_from_mse", "full_batch_bytes", "auto_batch_size"], "loop"),
+    **dict.fromkeys(["Preset", "PRESETS", "RunSpec", "make_run", "list_presets", "estimated_seconds"], "presets"),
+    **dict.fromkeys(["train_to_file", "run_config", "recording_config", "checkpoint_summary"], "runs"),
+    **dict.fromkeys(["TrainingRecorder", "PredictionRecorder"], "recorder"),
+    **dict.fromkeys(["Checkpointer", "Checkpoint", "read_checkpoint", "checkpoint_steps"], "checkpoint"),
+    **dict.fromkeys(["ResumePoint", "plan_resume"], "resume"),
+    **dict.fromkeys(["InterruptGuard", "RunInterrupted"], "interrupts"),
+    **dict.fromkeys(["load_model", "run_target"], "posthoc"),
+    **dict.fromkeys(["fit_batched", "batch_key", "BatchedImplementation"], "batched"),
+    **dict.fromkeys(["GraphedEpoch", "float32_matmul"], "accel"),
+}
+
+__all__ = list(_API)
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spectral_probe.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value                     # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
+
+
+if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
+    from .accel import GraphedEpoch, float32_matmul
+    from .batched import BatchedImplementation, batch_key, fit_batched
+    from .checkpoint import Checkpoint, Checkpointer, checkpoint_steps, read_checkpoint
+    from .interrupts import InterruptGuard, RunInterrupted
+    from .loop import (Callback, FitResult, TrainConfig, TrainState, auto_batch_size, fit, full_batch_bytes,
+                       mse_loss, psnr_from_mse, train_step)
+    from .posthoc import load_model, run_target
+    from .presets import PRESETS, Preset, RunSpec, estimated_seconds, list_presets, make_run
+    from .recorder import PredictionRecorder, TrainingRecorder
+    from .resume import ResumePoint, plan_resume
+    from .runs import checkpoint_summary, recording_config, run_config, train_to_file
