@@ -120,8 +120,8 @@ def plain_layerwise(model, x):
 def structured_one_thread(model, x):
     """The default call inside ``torch.set_num_threads(1)`` (what the thread guard should match)."""
     from spectral_probe.ntk import empirical_ntk
-    from spectral_probe.ntk.parallel import intraop_threads
-    with intraop_threads(1):
+    from spectral_probe.torch_settings import torch_threads
+    with torch_threads(1):
         return empirical_ntk(model, x, implementation="structured")
 
 

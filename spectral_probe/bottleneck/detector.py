@@ -49,8 +49,8 @@ class Thresholds:
     band_level: float = 1.0 - 1e-3
     patience: int = 3
     warmup: int = 20
-    edge_growth: float = 0.1
-    gain_growth: float = math.inf
+    edge_growth: float = 0.075
+    gain_growth: float = 0.07
     edge_window: int = 40
 
     def __post_init__(self) -> None:
@@ -258,7 +258,7 @@ class BottleneckDetector:
                              f"reach{self._edge_text(growth, rise)}: {evidence}")
         if uncovered and collapsed and growth is not None and growth > t.edge_growth:
             return self._set(AT_RISK, step, f"at the zero-output floor but the network's band widens "
-                             f"(edge {100 * growth:+.0f} % per 100 epochs; over {100 * t.edge_growth:.0f} % it "
+                             f"(edge {100 * growth:+.0f} % per 100 epochs; over {100 * t.edge_growth:.3g} % it "
                              f"may still reach the target's band): {evidence}")
         if uncovered and collapsed and growth is not None and rise > t.gain_growth:
             return self._set(AT_RISK, step, f"at the zero-output floor but the gain still rises "
@@ -364,10 +364,12 @@ def detect(steps: Sequence[int], indicators: Mapping[str, Sequence[float]], *,
         detector.update(step, {k: float(v[i]) for k, v in indicators.items()})
     verdict, t = detector.verdict, detector.thresholds
     if detector.last_floor and verdict.state in (AT_RISK, FITTING):
-        late = sum(s >= t.warmup for s in steps)
+        trends = t.edge_window > 0 and not (math.isinf(t.edge_growth) and math.isinf(t.gain_growth))
+        first = t.warmup + (t.edge_window if trends else 0)
+        late = sum(s >= first for s in steps)
         if late < t.patience:
+            why = f"warm-up {t.warmup} + trend window {t.edge_window}" if trends else "the warm-up"
             return replace(verdict, state=UNDECIDED, reason=(
-                f"cannot decide: {len(steps)} check(s) up to epoch {steps[-1]}, {late} at or after the "
-                f"warm-up (epoch {t.warmup}); a bottleneck needs {t.patience} consecutive; latest: "
-                f"{verdict.state}: {verdict.reason}"))
+                f"cannot decide: {len(steps)} check(s) up to epoch {steps[-1]}, {late} at or after epoch {first} "
+                f"({why}); a bottleneck needs {t.patience} consecutive; latest: {verdict.state}: {verdict.reason}"))
     return verdict

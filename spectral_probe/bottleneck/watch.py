@@ -21,7 +21,7 @@ Indicators (one row per check, group ``bottleneck`` of the run file)
 
 How the thresholds were chosen
 ------------------------------
-All cuts come from one line, a PSNR gain of 1 dB over the zero-output floor (the line the
+The level cuts come from one line, a PSNR gain of 1 dB over the zero-output floor (the line the
 quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signal.
 
 * *floor*: ``psnr_gain < 1 dB``.
@@ -37,26 +37,34 @@ quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signa
   check to the end of the run (``horizon`` epochs; twice the epochs so far when unknown), stays
   under the 1 dB line.  A partial overlap that training widens (SIREN on broadband low-pass
   targets reaching 0.3-0.5 x Nyquist) climbs off the floor slowly: at risk, not a bottleneck.
-* *bottleneck*: floor, collapsed, uncovered and not climbing on ``patience = 3`` consecutive
+* *settled* (the two trend tests, measured over the last ``edge_window = 40`` epochs after the
+  warm-up): the network's band edge (hidden, else output) grows by at most ``edge_growth = 7.5 %``
+  per 100 epochs, and the gain rises by at most ``gain_growth = 0.07 dB`` per 100 epochs.  A run at
+  the floor whose band widens or whose gain still rises is fitting part of the target and may leave
+  the floor late (SIREN on chopin.wav: +0.1 dB per 100 epochs at epoch 100, over the line at 468; a
+  stuck run: 0 to +0.03 dB); it is ``at risk``, never stopped.  Unlike the cuts above, these two were
+  chosen on recorded runs (benchmarks/README.md, "Bottleneck watch: verdicts that can be acted on").
+* *bottleneck*: floor, collapsed, uncovered, not climbing and settled on ``patience = 3`` consecutive
   checks, all at or after ``warmup = 20`` epochs (one StepLR period: SIREN-type outputs start
   small, 0.007-0.36 of the target's energy in the benchmark, so the first epochs cannot tell a
-  collapse from a slow start).  ``onset`` = first check of the streak.
-* *at risk*: under the floor and uncovered without a complete streak; or under the floor on
-  ``patience`` checks after the warm-up although the spectrum covers the target (a stall that is
-  not a spectral mismatch: never flagged as a bottleneck).
+  collapse from a slow start) and after the trend window (first flag at epoch 80 with checks every
+  10 epochs).  ``onset`` = first check of the streak.  ``--early-stop`` stops the run there.
+* *at risk*: under the floor and uncovered without a complete streak (too early, or the band widens,
+  or the gain rises); or under the floor on ``patience`` checks after the warm-up although the
+  spectrum covers the target (a stall that is not a spectral mismatch: never flagged as a bottleneck).
 * *fitting*: gain >= 1 dB, or under it with spectra that cover the target (no sign of a bottleneck).
 
 Hysteresis: a run in the bottleneck stays there (its onset kept) while its gain does not climb,
 even if its spectrum widens meanwhile; a climbing gain makes it ``at risk`` ("escaping"), the
-1 dB line makes it ``fitting``; ``first_onset`` remembers the first flag.
-The detector says ``undecided`` (and why) for a constant or all-zero target, a run without a
-target, non-finite outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
+1 dB line makes it ``fitting``; ``first_onset`` remembers the first flag.  Every verdict carries
+the run's story (each change of state and its epoch), and one that changed more than twice says
+it is uncertain.  The detector says ``undecided`` (and why) for a constant or all-zero target, a run
+without a target, non-finite outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
 
-Validation (benchmarks/README.md, 38 quick-preset runs of 500 epochs): every run that stayed within
-1 dB of the floor (10: SIREN on tetris, synthetic:broadband, Eqn 5 high tones, Fig 1 S2/S3/S5) was
-flagged at epoch 40 with onset 20; none of the 18 SIREN^2 / gt_bach / low-frequency runs was flagged.
-Two border runs (SIREN on broadband targets cut at 0.05 and 0.08 x Nyquist) were flagged at epoch 40
-and escaped the floor at epochs 210 and 330.
+Validation (benchmarks/README.md): with the trend tests, ``--early-stop`` stops none of the runs that
+left the floor and every stuck run by epoch 80 on the calibration set (quick preset, real clips and
+synthetic targets, SIREN, SIREN^2 and FINER); without them it stopped 3 of 30 tuning runs that escaped
+later (chopin.wav: SIREN and FINER flagged at epoch 70, over the line at 468 and 153).
 
 The state machine lives in :mod:`spectral_probe.bottleneck.detector`, the indicator functions in
 :mod:`spectral_probe.bottleneck.indicators`; this module holds the training callback and run-file helpers.
