@@ -500,6 +500,16 @@ def test_cli_train_watch_early_stop_and_watch_command(tmp_path):
     assert res.exit_code == 0 and "bottleneck watch: bottleneck since epoch 60" in res.output
 
 
+def test_cli_watch_cadence_beyond_the_epochs_is_one_line():
+    args = ["train", "--model", "siren", "--target", "synthetic:high", "--width", "8", "--depth", "1",
+            "--no-progress", "--device", "cpu"]
+    res = CliRunner().invoke(main, [*args, "--epochs", "30", "--early-stop", "--watch-every", "40"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
+    assert "--watch-every 40 is larger than the run's 30 epochs: --early-stop would check only" in res.output
+    res = CliRunner().invoke(main, [*args, "--epochs", "12", "--early-stop"])
+    assert res.exit_code == 0 and "note: --early-stop can act from epoch 80 on" in res.output
+
+
 # --------------------------------------------------------------------------- validation on real audio
 def _quick(model, target, offset=0, epochs=500, seed=0, early_stop=False):
     spec, loaded = make_run(model, target, "quick", epochs=epochs, offset=offset, seed=seed,
