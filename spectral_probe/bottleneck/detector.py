@@ -38,8 +38,8 @@ class Thresholds:
         Relative growth of the network's band edge per 100 epochs above which a run at the floor
         still widens its band (``at risk``, never ``bottleneck``); ``inf`` switches the test off.
     gain_growth
-        PSNR gain [dB] per 100 epochs over the same window above which a run at the floor still
-        fits part of the target (``at risk``); ``inf`` switches the test off.
+        Rise of the PSNR gain's positive part [dB] per 100 epochs over the same window above which a
+        run at the floor still fits part of the target (``at risk``); ``inf`` switches the test off.
     edge_window
         Epochs after the warm-up over which both trends are measured; a check is stuck only once
         the window is covered (0: no window, no trend tests).
@@ -49,8 +49,8 @@ class Thresholds:
     band_level: float = 1.0 - 1e-3
     patience: int = 3
     warmup: int = 20
-    edge_growth: float = 0.075
-    gain_growth: float = 0.07
+    edge_growth: float = 0.1
+    gain_growth: float = 0.0003
     edge_window: int = 40
 
     def __post_init__(self) -> None:
@@ -262,7 +262,7 @@ class BottleneckDetector:
                              f"may still reach the target's band): {evidence}")
         if uncovered and collapsed and growth is not None and rise > t.gain_growth:
             return self._set(AT_RISK, step, f"at the zero-output floor but the gain still rises "
-                             f"({rise:+.2f} dB per 100 epochs, over {t.gain_growth:g}: the run fits part of the "
+                             f"({rise:+.2g} dB per 100 epochs, over {t.gain_growth:g}: the run fits part of the "
                              f"target and may escape): {evidence}")
         if uncovered:
             trend = (f" but the gain climbs ({projected:.2f} dB projected by epoch {self._end(step)})"
@@ -276,8 +276,8 @@ class BottleneckDetector:
 
     def _trends(self, step: int, v: Mapping[str, float]) -> tuple[float | None, float]:
         """``(edge growth, gain rise)`` per 100 epochs over the last ``edge_window`` epochs after the
-        warm-up: the band edge's relative growth (hidden, else output; 0 without an edge) and the gain's
-        rise [dB]; ``(None, nan)`` until the window is covered."""
+        warm-up: the band edge's relative growth (hidden, else output; 0 without an edge) and the rise of
+        the gain's positive part [dB]; ``(None, nan)`` until the window is covered."""
         t = self.thresholds
         if t.edge_window == 0 or (math.isinf(t.edge_growth) and math.isinf(t.gain_growth)):
             return 0.0, 0.0
@@ -293,7 +293,8 @@ class BottleneckDetector:
         s0, e0, g0 = past[-1]
         per = 100.0 / (step - s0)
         growth = (edge / e0 - 1.0) * per if math.isfinite(edge) and math.isfinite(e0) and e0 > 0 else 0.0
-        return growth, (float(v["psnr_gain"]) - g0) * per
+        # the positive part, as in the climb test: a gain rising from below 0 is initial noise fading
+        return growth, (max(float(v["psnr_gain"]), 0.0) - max(g0, 0.0)) * per
 
     def _edge_text(self, growth: float | None, rise: float) -> str:
         t = self.thresholds
@@ -301,7 +302,7 @@ class BottleneckDetector:
             return ""
         parts = ([f"the network's band no longer widens (edge {100 * growth:+.1f} %)"]
                  if math.isfinite(t.edge_growth) else [])
-        parts += [f"the gain no longer rises ({rise:+.3f} dB)"] if math.isfinite(t.gain_growth) else []
+        parts += [f"the gain no longer rises ({rise:+.1g} dB)"] if math.isfinite(t.gain_growth) else []
         return f" and {' and '.join(parts)} per 100 epochs over {t.edge_window} epochs" if parts else ""
 
     def _end(self, step: int) -> int:
