@@ -39,7 +39,7 @@ TUNING = ["*@0_*_s0", "*@65536_*_s0", "syn-broadband*", "syn-high_*", "syn-S1_*"
 #: the comparison grid: edge_growth inf is the detector before the widening test
 GRID = {"edge_growth": [0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.4, math.inf],
         "gain_growth": [0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, math.inf],
-        "edge_window": [20, 40, 60], "patience": [3]}
+        "trend_window": [20, 40, 60], "patience": [3]}
 EARLY = 0.2          # "early" = within this share of the run's epochs
 LATE_ESCAPE = 50     # a run that crosses the line after this epoch escaped (it looked stuck first)
 
@@ -109,7 +109,7 @@ def score(rows: list[dict], thresholds: Thresholds, every: int = 10) -> dict:
 def _fmt_setting(t: Thresholds) -> str:
     if math.isinf(t.edge_growth) and math.isinf(t.gain_growth):
         return f"no trend tests, patience {t.patience}"
-    return f"edge_growth {t.edge_growth:g}, gain_growth {t.gain_growth:g}, window {t.edge_window}, patience {t.patience}"
+    return f"edge_growth {t.edge_growth:g}, gain_growth {t.gain_growth:g}, window {t.trend_window}, patience {t.patience}"
 
 
 def _line(name: str, s: dict) -> str:
@@ -133,13 +133,13 @@ def choose(tuning: list[dict], every: int) -> Thresholds:
     """The setting deepest inside the best region of the grid, at the middle window.
 
     Best: no false stop (a hard rule), and among those the most stuck runs stopped within the first
-    20 % of their epochs.  At the middle ``edge_window`` of the grid, each best ``(edge_growth,
+    20 % of their epochs.  At the middle ``trend_window`` of the grid, each best ``(edge_growth,
     gain_growth)`` point's margin is its Chebyshev distance (grid steps) to the nearest point that is not
     best; the largest margin wins, then the most epochs saved, then the smaller thresholds (more runs
     left ``at risk``: a false stop costs more than a late one).
     """
-    window = GRID["edge_window"][len(GRID["edge_window"]) // 2]
-    plane = {idx[:2]: (t, score(tuning, t, every)) for idx, t in grid_settings() if t.edge_window == window}
+    window = GRID["trend_window"][len(GRID["trend_window"]) // 2]
+    plane = {idx[:2]: (t, score(tuning, t, every)) for idx, t in grid_settings() if t.trend_window == window}
     safe = [s["stopped_early"] for _, s in plane.values() if s["false_stops"] == 0]
     if not safe:
         raise SystemExit(f"every setting at window {window} stops a run that escaped")
@@ -156,13 +156,13 @@ def choose(tuning: list[dict], every: int) -> Thresholds:
 def admissible_map(tuning: list[dict], every: int) -> None:
     """One table per window: FS (a false stop) or the stuck runs stopped within 20 % of their epochs."""
     cols = GRID["gain_growth"]
-    for window in GRID["edge_window"]:
+    for window in GRID["trend_window"]:
         print(f"\nwindow {window}: rows edge_growth, columns gain_growth")
         print("| edge \\ gain | " + " | ".join(f"{g:g}" for g in cols) + " |\n|" + " --- |" * (len(cols) + 1))
         for e in GRID["edge_growth"]:
             cells = []
             for g in cols:
-                s = score(tuning, Thresholds(edge_growth=e, gain_growth=g, edge_window=window), every)
+                s = score(tuning, Thresholds(edge_growth=e, gain_growth=g, trend_window=window), every)
                 cells.append(f"FS {s['false_stops']}" if s["false_stops"] else f"{s['stopped_early']}/{s['stuck']}")
             print(f"| {e:g} | " + " | ".join(cells) + " |")
 

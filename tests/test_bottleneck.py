@@ -125,14 +125,14 @@ def _row(gain=0.0, energy=1e-3, cover=0.0, **kw):
 
 
 #: the level cuts alone (no trend tests): the tests of the streak, climb and hysteresis logic use it
-LEVELS = Thresholds(edge_growth=math.inf, gain_growth=math.inf, edge_window=0)
+LEVELS = Thresholds(edge_growth=math.inf, gain_growth=math.inf, trend_window=0)
 
 
 def test_thresholds_derive_from_the_gain_line():
     assert Thresholds().explained_max == pytest.approx(1 - 10 ** -0.1) == pytest.approx(0.2057, abs=1e-4)
     assert Thresholds(gain_db=3.0).explained_max == pytest.approx(1 - 10 ** -0.3)
     for bad in ({"gain_db": 0}, {"band_level": 1.0}, {"patience": 0}, {"warmup": -1}, {"patience": 1.5},
-                {"edge_growth": -0.1}, {"gain_growth": math.nan}, {"edge_window": -10}, {"edge_growth": "x"}):
+                {"edge_growth": -0.1}, {"gain_growth": math.nan}, {"trend_window": -10}, {"edge_growth": "x"}):
         with pytest.raises(ValueError):
             Thresholds(**bad)
     t = Thresholds(gain_growth=math.inf)

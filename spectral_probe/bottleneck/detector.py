@@ -40,7 +40,7 @@ class Thresholds:
     gain_growth
         Rise of the PSNR gain's positive part [dB] per 100 epochs over the same window above which a
         run at the floor still fits part of the target (``at risk``); ``inf`` switches the test off.
-    edge_window
+    trend_window
         Epochs after the warm-up over which both trends are measured; a check is stuck only once
         the window is covered (0: no window, no trend tests).
     """
@@ -51,14 +51,14 @@ class Thresholds:
     warmup: int = 20
     edge_growth: float = 0.1
     gain_growth: float = 0.0003
-    edge_window: int = 40
+    trend_window: int = 40
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.gain_db) and self.gain_db > 0):
             raise ValueError(f"gain_db must be a positive number of dB, got {self.gain_db!r}")
         if not 0.0 < self.band_level < 1.0:
             raise ValueError(f"band_level must lie in (0, 1), got {self.band_level!r}")
-        for name in ("patience", "warmup", "edge_window"):
+        for name in ("patience", "warmup", "trend_window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "patience" else 0):
                 raise ValueError(f"{name} must be an integer >= {1 if name == 'patience' else 0}, got {value!r}")
@@ -86,7 +86,7 @@ class Thresholds:
             if isinstance(stored.get(name), str):
                 stored[name] = float(stored[name])
             stored.setdefault(name, math.inf)                   # older files: no trend tests
-        stored.setdefault("edge_window", 0)
+        stored.setdefault("trend_window", 0)
         return cls(**stored)
 
 
@@ -275,19 +275,19 @@ class BottleneckDetector:
         return self._set(FITTING, step, f"no gain yet but the spectrum covers the target's band: {evidence}")
 
     def _trends(self, step: int, v: Mapping[str, float]) -> tuple[float | None, float]:
-        """``(edge growth, gain rise)`` per 100 epochs over the last ``edge_window`` epochs after the
+        """``(edge growth, gain rise)`` per 100 epochs over the last ``trend_window`` epochs after the
         warm-up: the band edge's relative growth (hidden, else output; 0 without an edge) and the rise of
         the gain's positive part [dB]; ``(None, nan)`` until the window is covered."""
         t = self.thresholds
-        if t.edge_window == 0 or (math.isinf(t.edge_growth) and math.isinf(t.gain_growth)):
+        if t.trend_window == 0 or (math.isinf(t.edge_growth) and math.isinf(t.gain_growth)):
             return 0.0, 0.0
         if step < t.warmup:
             return None, math.nan
         edge = float(v.get("band_edge_hidden", math.nan))
         if not math.isfinite(edge):
             edge = float(v.get("band_edge_output", math.nan))
-        self.trail = [r for r in self.trail if r[0] >= step - 2 * t.edge_window] + [(step, edge, float(v["psnr_gain"]))]
-        past = [r for r in self.trail if r[0] <= step - t.edge_window]
+        self.trail = [r for r in self.trail if r[0] >= step - 2 * t.trend_window] + [(step, edge, float(v["psnr_gain"]))]
+        past = [r for r in self.trail if r[0] <= step - t.trend_window]
         if not past:
             return None, math.nan
         s0, e0, g0 = past[-1]
@@ -298,12 +298,12 @@ class BottleneckDetector:
 
     def _edge_text(self, growth: float | None, rise: float) -> str:
         t = self.thresholds
-        if growth is None or t.edge_window == 0:
+        if growth is None or t.trend_window == 0:
             return ""
         parts = ([f"the network's band no longer widens (edge {100 * growth:+.1f} %)"]
                  if math.isfinite(t.edge_growth) else [])
         parts += [f"the gain no longer rises ({rise:+.1g} dB)"] if math.isfinite(t.gain_growth) else []
-        return f" and {' and '.join(parts)} per 100 epochs over {t.edge_window} epochs" if parts else ""
+        return f" and {' and '.join(parts)} per 100 epochs over {t.trend_window} epochs" if parts else ""
 
     def _end(self, step: int) -> int:
         return self.horizon if self.horizon is not None else 2 * max(step, self.thresholds.warmup)
@@ -365,11 +365,11 @@ def detect(steps: Sequence[int], indicators: Mapping[str, Sequence[float]], *,
         detector.update(step, {k: float(v[i]) for k, v in indicators.items()})
     verdict, t = detector.verdict, detector.thresholds
     if detector.last_floor and verdict.state in (AT_RISK, FITTING):
-        trends = t.edge_window > 0 and not (math.isinf(t.edge_growth) and math.isinf(t.gain_growth))
-        first = t.warmup + (t.edge_window if trends else 0)
+        trends = t.trend_window > 0 and not (math.isinf(t.edge_growth) and math.isinf(t.gain_growth))
+        first = t.warmup + (t.trend_window if trends else 0)
         late = sum(s >= first for s in steps)
         if late < t.patience:
-            why = f"warm-up {t.warmup} + trend window {t.edge_window}" if trends else "the warm-up"
+            why = f"warm-up {t.warmup} + trend window {t.trend_window}" if trends else "the warm-up"
             return replace(verdict, state=UNDECIDED, reason=(
                 f"cannot decide: {len(steps)} check(s) up to epoch {steps[-1]}, {late} at or after epoch {first} "
                 f"({why}); a bottleneck needs {t.patience} consecutive; latest: {verdict.state}: {verdict.reason}"))

@@ -37,7 +37,7 @@ quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signa
   check to the end of the run (``horizon`` epochs; twice the epochs so far when unknown), stays
   under the 1 dB line.  A partial overlap that training widens (SIREN on broadband low-pass
   targets reaching 0.3-0.5 x Nyquist) climbs off the floor slowly: at risk, not a bottleneck.
-* *settled* (the two trend tests, measured over the last ``edge_window = 40`` epochs after the
+* *settled* (the two trend tests, measured over the last ``trend_window = 40`` epochs after the
   warm-up): the positive part of the gain rises by at most ``gain_growth = 0.0003 dB`` per 100 epochs
   and the network's band edge (hidden, else output) grows by at most ``edge_growth = 10 %`` per 100
   epochs.  A run at the floor that still fits anything is ``at risk``, never stopped: SIREN on

@@ -278,11 +278,11 @@ def _check_watch_cadence(every: int, epochs: int, early_stop: bool) -> None:
     from ..bottleneck import Thresholds
 
     t = Thresholds()
-    first = t.warmup + t.edge_window
+    first = t.warmup + t.trend_window
     first = -(-first // every) * every + (t.patience - 1) * every       # first due check, then the streak
     if early_stop and first >= epochs:
         click.echo(f"note: --early-stop can act from epoch {first} on (warm-up {t.warmup} + trend window "
-                   f"{t.edge_window} epochs, then {t.patience} checks every {every}); this run has {epochs} epochs",
+                   f"{t.trend_window} epochs, then {t.patience} checks every {every}); this run has {epochs} epochs",
                    err=True)
 
 
