@@ -35,11 +35,21 @@ from spectral_probe.bottleneck import BOTTLENECK, INDICATORS, BottleneckDetector
 #: crops at seed 0 and the first synthetic targets (recorded first: a first choice made on the clips
 #: alone stopped syn-broadband-0.08_siren_s0, which escaped at epoch 311, and was revised with them);
 #: held out: the third crops, seed 1, the low-pass targets, SIREN^2 on the synthetic targets
-TUNING = ["*@0_*_s0", "*@65536_*_s0", "syn-broadband*", "syn-high_*", "syn-S1_*", "syn-S2_siren_s0"]
+TUNING = ["*@0_*_s0", "*@65536_*_s0", "syn-broadband*_siren_s0", "syn-broadband*_finer_s0", "syn-high_siren_s0",
+          "syn-high_finer_s0", "syn-S1_*", "syn-S2_siren_s0"]
 #: the comparison grid: edge_growth inf is the detector before the widening test
 GRID = {"edge_growth": [0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.4, math.inf],
         "gain_growth": [0.00001, 0.00003, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, math.inf],
         "trend_window": [20, 40, 60], "patience": [3]}
+#: named settings of the trade-off table (all runs): before issue 21, the first choice (made on the
+#: clips alone), more aggressive and more conservative neighbours of the chosen one
+TRADEOFF = {
+    "level cuts only (before issue 21)": dict(edge_growth=math.inf, gain_growth=math.inf, trend_window=0),
+    "first choice (edge 7.5 %, gain 0.07 dB)": dict(edge_growth=0.075, gain_growth=0.07),
+    "gain 0.003 dB (more aggressive)": dict(gain_growth=0.003),
+    "chosen (edge 10 %, gain 0.0003 dB)": dict(edge_growth=0.1, gain_growth=0.0003),
+    "gain 0.0001 dB, edge 5 % (more conservative)": dict(edge_growth=0.05, gain_growth=0.0001),
+}
 EARLY = 0.2          # "early" = within this share of the run's epochs
 LATE_ESCAPE = 50     # a run that crosses the line after this epoch escaped (it looked stuck first)
 
@@ -208,6 +218,9 @@ def main() -> None:
     for name, subset in (("tuning", tuning), ("held out", held), ("all", rows)):
         if subset:
             print(_line(f"{name}: {_fmt_setting(chosen)}", score(subset, chosen, args.every)))
+    print("\ntrade-off on all runs:\n" + HEADER)
+    for name, kw in TRADEOFF.items():
+        print(_line(name, score(rows, replace(Thresholds(), **kw), args.every)))
     if args.per_run:
         per_run(rows, chosen, args.every)
 
