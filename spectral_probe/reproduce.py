@@ -30,7 +30,7 @@ __all__ = ["Table6Result", "reproduce_table6", "data_folders", "Table1Row", "tab
            "TABLES", "table1_architecture_lines"]
 
 #: the tables ``spectral-probe reproduce`` knows
-TABLES = ("table1", "table6")
+TABLES = ("paper", "table1", "table6")
 
 
 def data_folders(data: str | os.PathLike | None = None) -> list[Path]:

@@ -123,6 +123,43 @@ def test_refusals(target):
         fit_batched([torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)], target, implementation="bmm", epochs=2)
 
 
+class _StopAt(Callback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_epoch_end(self, state) -> None:
+        if state.epoch + 1 >= self.step:
+            state.request_stop("test")
+
+
+def test_a_checkpointed_batch_continues_bit_for_bit(target, tmp_path):
+    from spectral_probe.training import BatchedCheckpoint
+
+    kw = dict(KW, epochs=30)
+    whole = fit_batched(_models(), target, **kw)
+    path = tmp_path / "batch.h5"
+    first = fit_batched(_models(), target, callbacks=[[_StopAt(11)] for _ in range(3)],
+                        checkpoint=BatchedCheckpoint(path, key="cell", every=4), **kw)
+    assert first[0].epochs_run == 11 and first[0].stop_reason == "test"
+    again = BatchedCheckpoint(path, key="cell", every=4)
+    rest = fit_batched(_models(), target, checkpoint=again, **kw)
+    assert again.saved_steps == [12, 16, 20, 24, 28, 30]
+    for a, b in zip(whole, rest):
+        np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+        assert (a.best_epoch, a.best_psnr, a.final_psnr) == (b.best_epoch, b.best_psnr, b.final_psnr)
+    with pytest.raises(ValueError, match="belongs to other work: its work key differs"):
+        fit_batched(_models(), target, checkpoint=BatchedCheckpoint(path, key="other"), **kw)
+    with pytest.raises(ValueError, match="it holds 3 models, not 2"):
+        fit_batched(_models()[:2], target, checkpoint=BatchedCheckpoint(path, key="cell"), **kw)
+    with pytest.raises(ValueError, match=r"training settings differ \(lr\)"):
+        fit_batched(_models(), target, checkpoint=BatchedCheckpoint(path, key="cell"), **{**kw, "lr": 1e-3})
+    damaged = path.read_bytes()
+    path.write_bytes(damaged[: len(damaged) // 2])
+    with pytest.raises(ValueError, match=r"batched training state '.*batch.h5' cannot be read"):
+        fit_batched(_models(), target, checkpoint=BatchedCheckpoint(path, key="cell"), **kw)
+    assert path.read_bytes() == damaged[: len(damaged) // 2]          # left as it is
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("implementation", ["bmm", "vmap"])
 def test_each_model_matches_its_solo_run_on_cuda(target, implementation):

@@ -72,7 +72,7 @@ def test_cli_table6_marks_unreadable_files_and_exits_1(tmp_path, tetris):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["table7"], "unknown table 'table7'; choose one of: table1, table6"),
+    (["table7"], "unknown table 'table7'; choose one of: paper, table1, table6"),
     (["table6", "--data", "EMPTY"], "no file of Table 6 in"),
     (["table6", "--data", "MISSING"], "is not a folder"),
     (["table1", "--files", "nowhere.wav", "--models", "siren"], "not found"),

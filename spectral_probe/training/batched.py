@@ -226,6 +226,7 @@ def fit_batched(
     callbacks: Sequence[Sequence[Callback]] | None = None,
     implementation: str | BatchedImplementation = "auto",
     max_models: int | None = None,
+    checkpoint=None,
     **overrides,
 ) -> list[FitResult]:
     """Fit K models of one shape at once; per model the same result as :func:`~spectral_probe.training.fit`.
@@ -247,6 +248,10 @@ def fit_batched(
     max_models
         Models per batch; default: as many as fit in ``memory_fraction`` of free
         memory.  More models run as several consecutive batches.
+    checkpoint
+        A :class:`~spectral_probe.training.batched_state.BatchedCheckpoint`: save the batch's state
+        to its file (every ``every`` epochs, at an early stop, at the end) and continue
+        from the file when it exists.  The K models must then train as one batch.
 
     Returns
     -------
@@ -288,14 +293,17 @@ def fit_batched(
         raise ValueError(f"one full batch of {n} samples needs ~{full_batch_bytes(models[0], n) / 2**30:.1f} GiB, "
                          "more than the free memory allows; use fit(), which falls back to mini-batches")
     per_batch = min(fits, max_models) if max_models is not None else fits
+    if checkpoint is not None and per_batch < len(models):
+        raise ValueError(f"a checkpointed batch trains all {len(models)} models at once, but only {per_batch} "
+                         "fit in memory (or max_models); checkpoint smaller batches")
     results: list[FitResult] = []
     for start in range(0, len(models), per_batch):
         sl = slice(start, start + per_batch)
-        results += _fit_group(models[sl], targets[sl], callbacks[sl], config, device, impl)
+        results += _fit_group(models[sl], targets[sl], callbacks[sl], config, device, impl, checkpoint)
     return results
 
 
-def _fit_group(models, targets, callbacks, config: TrainConfig, device, impl) -> list[FitResult]:
+def _fit_group(models, targets, callbacks, config: TrainConfig, device, impl, checkpoint=None) -> list[FitResult]:
     k = len(models)
     models = [m.to(device) for m in models]
     coords = targets[0].coords(device=device)
@@ -305,7 +313,8 @@ def _fit_group(models, targets, callbacks, config: TrainConfig, device, impl) ->
     stack = _Stack(models)
     try:
         forward, used = _make_forward(models, stack, impl, device)
-        return _train(models, targets, callbacks, config, device, stack, forward, used, coords, values, k)
+        return _train(models, targets, callbacks, config, device, stack, forward, used, coords, values, k,
+                      checkpoint)
     finally:
         stack.release()
 
@@ -318,7 +327,7 @@ def _loss_function(config: TrainConfig):
     return _CompiledLoss(_per_model_mse)
 
 
-def _train(models, targets, callbacks, config, device, stack, forward, used, coords, values, k):
+def _train(models, targets, callbacks, config, device, stack, forward, used, coords, values, k, checkpoint=None):
     params = [stack.params[n] for n in stack.names]
     optimizer = torch.optim.Adam(params, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
@@ -326,15 +335,16 @@ def _train(models, targets, callbacks, config, device, stack, forward, used, coo
     best_loss = torch.full((k,), math.inf, device=device)
     best = [p.detach().clone() for p in params] if config.restore_best else []
     lrs = np.empty(config.epochs)
-    states = [TrainState(m, optimizer, scheduler, t, coords, values[i], config, losses=losses[:, i], lrs=lrs)
-              for i, (m, t) in enumerate(zip(models, targets))]
+    first, wall_before = _resume(checkpoint, stack, optimizer, scheduler, best, best_loss, losses, lrs, config, k)
+    states = [TrainState(m, optimizer, scheduler, t, coords, values[i], config, losses=losses[:, i], lrs=lrs,
+                         start_epoch=first, epoch=first - 1) for i, (m, t) in enumerate(zip(models, targets))]
     loss_fn = _loss_function(config)
     for state, cbs in zip(states, callbacks):
         for cb in cbs:
             cb.on_fit_start(state)
     start = time.perf_counter()
-    epoch = -1
-    for epoch in range(config.epochs):
+    epoch = first - 1
+    for epoch in range(first, config.epochs):
         for state, cbs in zip(states, callbacks):
             for cb in cbs:
                 cb.on_epoch_start(state)
@@ -356,11 +366,15 @@ def _train(models, targets, callbacks, config, device, stack, forward, used, coo
             state.epoch, state.loss = epoch, per_model[i]
             for cb in cbs:
                 cb.on_epoch_end(state)
-        if all(s.stop for s in states):
+        stop = all(s.stop for s in states)
+        if checkpoint is not None and checkpoint.due(epoch + 1, config.epochs, stop):
+            _save(checkpoint, epoch + 1, wall_before + time.perf_counter() - start, stack, optimizer, scheduler,
+                  best, best_loss, losses, lrs, config, k)
+        if stop:
             break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start + wall_before
     epochs_run = epoch + 1
     with torch.no_grad():
         final = _per_model_mse(forward, coords, values).double().cpu().numpy() if epochs_run else None
@@ -379,6 +393,31 @@ def _train(models, targets, callbacks, config, device, stack, forward, used, coo
             cb.on_fit_end(state, result)
         results.append(result)
     return results
+
+
+def _resume(checkpoint, stack, optimizer, scheduler, best, best_loss, losses, lrs, config, k) -> tuple[int, float]:
+    """Load a checkpointed batch's saved state, if any: ``(first epoch, training seconds before it)``."""
+    if checkpoint is None:
+        return 0, 0.0
+    saved = checkpoint.read()
+    if saved is None:
+        return 0, 0.0
+    from .batched_state import restore
+
+    checkpoint.check(saved, k, config.to_dict(), stack.names)
+    restore(saved, stack.params, optimizer, scheduler, best, best_loss, stack.names)
+    s = saved.step
+    losses[:s] = torch.as_tensor(saved.losses, dtype=losses.dtype, device=losses.device)
+    lrs[:s] = saved.lrs
+    return s, saved.wall_time
+
+
+def _save(checkpoint, step, wall, stack, optimizer, scheduler, best, best_loss, losses, lrs, config, k) -> None:
+    from .batched_state import capture
+
+    tensors, meta = capture(stack.params, optimizer, scheduler, best, best_loss, stack.names)
+    meta.update(k=k, names=stack.names, config=config.to_dict())
+    checkpoint.save(step, wall, meta, tensors, losses[:step].detach().double().cpu().numpy(), lrs[:step])
 
 
 def _result(loss, lrs, final_mse, target, config, wall, coords, epochs_run, k, used, stop_reason) -> FitResult:

@@ -48,7 +48,8 @@ from ..store import TrajectoryWriter, Var
 from ..validation import positive_int
 from .loop import Callback, TrainState
 
-__all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "Checkpointer", "Checkpoint",
+__all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "optimizer_entries", "optimizer_state",
+           "Checkpointer", "Checkpoint",
            "read_checkpoint", "checkpoint_steps", "checkpoint_bytes", "default_checkpoint_every"]
 
 GROUP, DATA = "checkpoints", "state"
@@ -196,15 +197,9 @@ def capture_state(state: TrainState, step: int, *, wall_time: float = math.nan,
         tensors[f"model/{key}"] = t
     if not state.optimizer.state:
         meta["optimizer_fresh"] = True     # the moments below are a layout placeholder, not the state
-    opt = _optimizer_state_dict(state.optimizer)
-    meta["optimizer_groups"] = opt["param_groups"]
-    meta["optimizer_values"] = {}
-    for index, values in opt["state"].items():
-        for key, value in values.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"optimizer/{index}/{key}"] = value
-            else:
-                meta["optimizer_values"][f"{index}/{key}"] = value
+    opt_tensors, opt_meta = optimizer_entries(_optimizer_state_dict(state.optimizer))
+    tensors.update(opt_tensors)
+    meta.update(opt_meta)
     meta["scheduler"] = state.scheduler.state_dict()
     tracker = state.tracker
     if tracker is not None:
@@ -232,6 +227,34 @@ def capture_state(state: TrainState, step: int, *, wall_time: float = math.nan,
     return tensors, meta
 
 
+def optimizer_entries(state_dict: dict) -> tuple[dict, dict]:
+    """An optimizer ``state_dict`` as checkpoint entries: tensors ``optimizer/<param index>/<key>`` and the
+    JSON meta ``optimizer_groups`` (param groups) and ``optimizer_values`` (non-tensor state)."""
+    tensors, values = {}, {}
+    for index, state in state_dict["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer/{index}/{key}"] = value
+            else:
+                values[f"{index}/{key}"] = value
+    return tensors, {"optimizer_groups": state_dict["param_groups"], "optimizer_values": values}
+
+
+def optimizer_state(arrays: Mapping[str, np.ndarray], meta: dict, tensor) -> dict:
+    """The optimizer ``state_dict`` from checkpoint entries (``tensor(name)`` reads one entry)."""
+    state: dict = {}
+    for name in arrays:
+        if name.startswith("optimizer/"):
+            _, index, key = name.split("/", 2)
+            state.setdefault(int(index), {})[key] = tensor(name)
+    for name, value in meta.get("optimizer_values", {}).items():
+        index, key = name.split("/", 1)
+        state.setdefault(int(index), {})[key] = value
+    if meta.get("optimizer_fresh"):        # before the first update: the entries are layout placeholders
+        state = {}
+    return {"state": state, "param_groups": meta["optimizer_groups"]}
+
+
 def restore_state(state: TrainState, arrays: Mapping[str, np.ndarray], meta: dict, layout: StateLayout) -> list[str]:
     """Load a captured state into a fresh fit's objects; returns notes (e.g. CUDA generators left alone)."""
     notes = []
@@ -242,17 +265,7 @@ def restore_state(state: TrainState, arrays: Mapping[str, np.ndarray], meta: dic
 
     model_sd = {k[len("model/"):]: tensor(k) for k in arrays if k.startswith("model/")}
     state.model.load_state_dict(model_sd)
-    opt_state: dict = {}
-    for name in arrays:
-        if name.startswith("optimizer/"):
-            _, index, key = name.split("/", 2)
-            opt_state.setdefault(int(index), {})[key] = tensor(name)
-    for name, value in meta.get("optimizer_values", {}).items():
-        index, key = name.split("/", 1)
-        opt_state.setdefault(int(index), {})[key] = value
-    if meta.get("optimizer_fresh"):        # before the first update: the optimizer has no state yet
-        opt_state = {}
-    state.optimizer.load_state_dict({"state": opt_state, "param_groups": meta["optimizer_groups"]})
+    state.optimizer.load_state_dict(optimizer_state(arrays, meta, tensor))
     state.scheduler.load_state_dict(meta["scheduler"])
     if state.tracker is not None:
         if "best/loss" not in arrays:

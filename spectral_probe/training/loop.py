@@ -28,7 +28,7 @@ from ..devices import available_memory_bytes, resolve_device
 from ..signals import Target
 from ..validation import positive_float, positive_int
 
-__all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "train_step", "mse_loss", "fit",
+__all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "Deadline", "train_step", "mse_loss", "fit",
            "psnr_from_mse", "full_batch_bytes", "auto_batch_size"]
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,34 @@ class Callback:
 
     def on_fit_end(self, state: TrainState, result: "FitResult") -> None:
         """Called once with the final result (best state already restored)."""
+
+
+class Deadline(Callback):
+    """Stop a fit at a wall-clock time: ``state.request_stop("deadline")`` once ``time.time() >= at``.
+
+    The stop takes effect after the epoch in which the deadline passed, so a
+    :class:`~spectral_probe.training.checkpoint.Checkpointer` placed after it saves that epoch and
+    ``train_to_file(..., resume=True)`` continues from there.  ``at`` may be moved later
+    (``deadline.at = ...``), e.g. to now on SIGTERM.  The clock is read once per epoch,
+    which does not synchronise the device.
+
+    Parameters
+    ----------
+    at
+        The deadline, in ``time.time()`` seconds.
+    """
+
+    def __init__(self, at: float) -> None:
+        self.at = float(at)
+        if self.at != self.at:
+            raise ValueError("Deadline(at): at must be a time.time() value, not NaN")
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if not state.stop and time.time() >= self.at:
+            state.request_stop("deadline")
+
+    def __repr__(self) -> str:
+        return f"Deadline(at={self.at:.3f})"
 
 
 @dataclass
