@@ -12,10 +12,10 @@ load torch, h5py, xarray or matplotlib until they are needed.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from . import _moved
+from ._lazy import lazy_exports
 from ._version import __version__
 
 _moved.install()                                # old paths of the training-run modules, for one release
@@ -38,17 +38,7 @@ _API: dict[str, str] = {
 __all__ = [*_API, "__version__"]
 
 
-def __getattr__(name: str):
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spectral_probe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value                     # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _API)
 
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports

@@ -17,15 +17,66 @@ A callback's *step* is the number of completed parameter updates (epochs):
 A callback with ``every = M`` acts on the steps ``0, M, 2M, ...``
 (:func:`is_due`).  The run-file recorder flushes its buffered epochs in blocks
 of ``every`` rows, which under :func:`fit` lands on the same steps.
+
+Explicit schedules
+------------------
+``every`` may also be a :class:`Steps` -- an explicit, sorted set of steps -- for
+callbacks that accept one (:class:`~spectral_probe.probes.Probe`,
+:class:`~spectral_probe.ntk.NTKSnapshot`): :func:`log_steps` probes densely
+early and sparsely late, where training changes fast and then slowly::
+
+    Probe("*", every=log_steps(10_000, 30))      # 0, 1, 2, 3, 4, 6, 8, 11, ... 10000
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Iterable
 
 from .validation import positive_int
 
-__all__ = ["completed_epochs", "is_due", "check_every"]
+__all__ = ["completed_epochs", "is_due", "check_every", "Steps", "log_steps"]
+
+
+class Steps(tuple):
+    """An explicit schedule: the sorted, distinct steps at which a callback acts (a tuple of ints).
+
+    ``step in schedule`` is a set lookup; as a tuple it is JSON- and HDF5-attribute friendly.
+    """
+
+    def __new__(cls, steps: Iterable[int]) -> "Steps":
+        values = sorted({int(s) for s in steps})
+        if not values or values[0] < 0:
+            raise ValueError(f"a step schedule needs at least one step, all >= 0, got {list(steps)!r}")
+        obj = super().__new__(cls, values)
+        obj._set = frozenset(values)
+        return obj
+
+    def __contains__(self, step) -> bool:
+        return step in self._set
+
+    def __reduce__(self):
+        return (Steps, (tuple(self),))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(str, self[:6])) + (f", ... {self[-1]}" if len(self) > 6 else "")
+        return f"Steps([{shown}])"
+
+
+def log_steps(last: int, count: int, *, every: int | None = None) -> Steps:
+    """About ``count`` steps from 0 to ``last``, log-spaced (dense early), plus multiples of ``every``.
+
+    Step 0 and ``last`` are always included; rounding merges the first few
+    points, so the schedule may hold fewer than ``count`` steps.
+    """
+    last = positive_int(last, "last step")
+    count = positive_int(count, "count")
+    steps = {0, last}
+    if count > 2:
+        steps |= {int(round(math.exp(math.log(last + 1) * i / (count - 1)))) - 1 for i in range(1, count - 1)}
+    if every is not None:
+        steps |= set(range(0, last + 1, positive_int(every, "every")))
+    return Steps(steps)
 
 
 def completed_epochs(state: Any) -> int:
@@ -33,11 +84,15 @@ def completed_epochs(state: Any) -> int:
     return state.epoch + 1
 
 
-def is_due(step: int, every: int) -> bool:
-    """True when a callback with cadence ``every`` acts at ``step`` (``0, every, 2 every, ...``)."""
+def is_due(step: int, every: "int | Steps") -> bool:
+    """True when a callback with cadence ``every`` acts at ``step`` (``0, every, 2 every, ...``, or a :class:`Steps`)."""
+    if isinstance(every, Steps):
+        return step in every
     return step % every == 0
 
 
-def check_every(every: Any, name: str = "every") -> int:
-    """``every`` as a positive ``int`` (``ValueError`` otherwise), checked when a callback is created."""
+def check_every(every: Any, name: str = "every") -> "int | Steps":
+    """``every`` as a positive ``int`` or a :class:`Steps` schedule (``ValueError`` otherwise)."""
+    if isinstance(every, Steps):
+        return every
     return positive_int(every, name)

@@ -40,7 +40,7 @@ from scipy import special
 
 __all__ = [
     "ARCSINE_VARIANCE", "ARCSINE_EXCESS_KURTOSIS",
-    "arcsine_pdf", "arcsine_cdf", "gaussian_pdf", "gaussian_cdf",
+    "arcsine_pdf", "arcsine_cdf", "gaussian_pdf", "gaussian_cdf", "laplace_pdf", "laplace_cdf",
     "sine_gaussian_pdf", "sine_gaussian_cdf", "sine_gaussian_second_moment",
     "uniform_variance", "pytorch_bias_variance", "siren_hidden_weight_variance",
     "preactivation_variance", "theorem31_std", "siren_preactivation_stds", "proposition1_psd",
@@ -78,6 +78,18 @@ def gaussian_cdf(x, std: float = 1.0, mean: float = 0.0) -> np.ndarray:
     """Normal distribution function ``N(mean, std^2)``."""
     z = (np.asarray(x, dtype=np.float64) - mean) / std
     return 0.5 * special.erfc(-z / math.sqrt(2.0))
+
+
+def laplace_pdf(x, std: float = 1.0, mean: float = 0.0) -> np.ndarray:
+    """Laplace density with standard deviation ``std`` (scale ``b = std / sqrt(2)``): ``exp(-|x - mean| / b) / 2b``."""
+    b = std / math.sqrt(2.0)
+    return np.exp(-np.abs(np.asarray(x, dtype=np.float64) - mean) / b) / (2.0 * b)
+
+
+def laplace_cdf(x, std: float = 1.0, mean: float = 0.0) -> np.ndarray:
+    """Laplace distribution function with standard deviation ``std``."""
+    z = (np.asarray(x, dtype=np.float64) - mean) / (std / math.sqrt(2.0))
+    return np.where(z < 0, 0.5 * np.exp(np.minimum(z, 0.0)), 1.0 - 0.5 * np.exp(-np.maximum(z, 0.0)))
 
 
 def _periods(std: float) -> np.ndarray:

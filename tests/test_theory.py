@@ -128,3 +128,13 @@ def test_proposition1_psd_scales_with_a_squared(name):
     # Parseval ties the PSD to the moments: sum(psd) * df = E[x^2], df = 1/n
     power = float(after["psd"].sum()) / 512
     assert power == pytest.approx(float(after["act_std"] ** 2 + after["act_mean"] ** 2), rel=1e-4)
+
+
+def test_laplace_law_moments_and_cdf():
+    x = np.linspace(-40, 40, 400001)
+    pdf = theory.laplace_pdf(x, std=3.0, mean=1.0)
+    dx = x[1] - x[0]
+    assert np.sum(pdf) * dx == pytest.approx(1.0, abs=1e-6)
+    assert np.sqrt(np.sum((x - 1.0) ** 2 * pdf) * dx) == pytest.approx(3.0, rel=1e-4)
+    np.testing.assert_allclose(np.cumsum(pdf) * dx, theory.laplace_cdf(x, std=3.0, mean=1.0), atol=1e-4)
+    assert theory.laplace_cdf(1.0, 3.0, 1.0) == pytest.approx(0.5)

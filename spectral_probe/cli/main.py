@@ -25,7 +25,7 @@ COMMANDS: dict[str, str | tuple[str, str]] = {
     "models": ("spectral_probe.cli.models:models", "List the architectures and their arguments."),
     "ntk": ("spectral_probe.cli.ntk:ntk", "Empirical NTK of an initialised model: eigenvalues and S(k)."),
     "probe": ("spectral_probe.cli.probe:probe", "Activation statistics of a saved state of a run file."),
-    "figure": ("spectral_probe.cli.figure:figure", "Regenerate the paper's figures 3-8, 13, 14."),
+    "figure": ("spectral_probe.cli.figure:figure", "Regenerate the paper's figures 1-8, 13, 14 and check their claims."),
     "diagnose": ("spectral_probe.cli.diagnose:diagnose", "psi, WINNER scales and a bottleneck forecast for a target."),
     "sweep": ("spectral_probe.cli.sweep:sweep", "Train a grid of runs and combine them into sweep.h5."),
     "export": ("spectral_probe.cli.export:export", "Write a run file's trajectories as TensorBoard event files."),

@@ -1,4 +1,5 @@
-"""The paper's Figures 1-8, 13 and 14 as recipes: ``compute_figN(preset) -> xr.Dataset``, ``plot_figN(ds)``.
+"""The paper's Figures 1-8, 13 and 14 as recipes: ``compute_figN(preset) -> xr.Dataset``, ``plot_figN(ds)``,
+their parts (:mod:`.parts`) and the paper's claims about each, checked on its data (:mod:`.claims`).
 
 >>> from spectral_probe.figures import make_figure
 >>> out = make_figure("7", preset="quick", out="figures")       # figures/fig7.png + fig7.h5
@@ -9,22 +10,27 @@ Presets (:mod:`spectral_probe.figures.sizes`): ``quick`` (CPU, minutes),
 ``spectral-probe figure {1,2,3,4,5,6,7,8,13,14,all} --preset quick|paper``.
 """
 
-from .fig1 import compute_fig1, plot_fig1
-from .fig2 import compute_fig2, plot_fig2
-from .fig8_13 import compute_fig8, compute_fig13, plot_fig8, plot_fig13
-from .fig3_14 import compute_fig3, compute_fig14, plot_fig3, plot_fig14
-from .common import clear_run_cache, load_dataset, save_dataset
-from .fig4 import compute_fig4, plot_fig4
-from .fig5 import compute_fig5, plot_fig5
-from .fig6 import compute_fig6, plot_fig6
-from .fig7 import compute_fig7, plot_fig7
-from .registry import (FIGURES, FigureOutput, Recipe, estimate_seconds, expand_figures, get_recipe,
-                       list_figures, make_figure)
-from .sizes import FIGURE_PRESETS, FIGURE_SIZES, figure_sizes
+from __future__ import annotations
 
-__all__ = ["FIGURES", "Recipe", "FigureOutput", "list_figures", "get_recipe", "expand_figures",
-           "estimate_seconds", "make_figure", "FIGURE_PRESETS", "FIGURE_SIZES", "figure_sizes",
-           "load_dataset", "save_dataset", "clear_run_cache",
-           "compute_fig1", "plot_fig1", "compute_fig2", "plot_fig2", "compute_fig3", "plot_fig3", "compute_fig4", "plot_fig4", "compute_fig5", "plot_fig5",
-           "compute_fig6", "plot_fig6", "compute_fig7", "plot_fig7", "compute_fig8", "plot_fig8",
-           "compute_fig13", "plot_fig13", "compute_fig14", "plot_fig14"]
+from .._lazy import lazy_exports
+
+#: public name -> submodule that defines it (imported on first access: ``figures.sizes`` and the
+#: registry load no torch, so ``spectral-probe figure --help`` stays light)
+_API: dict[str, str] = {
+    **{f"{kind}_fig{n}": module for n, module in (("1", "fig1"), ("2", "fig2"), ("3", "fig3"), ("4", "fig4"),
+                                                   ("5", "fig5"), ("6", "fig6"), ("7", "fig7"), ("8", "fig8_13"),
+                                                   ("13", "fig8_13"), ("14", "fig14"))
+       for kind in ("compute", "plot")},
+    **dict.fromkeys(["clear_run_cache", "load_dataset", "save_dataset"], "common"),
+    **dict.fromkeys(["FigureOutput", "make_figure", "make_figures"], "build"),
+    **dict.fromkeys(["CheckResult", "Claim"], "claims"),
+    **dict.fromkeys(["FigurePart", "PartStatus", "TrainingWork"], "parts"),
+    **dict.fromkeys(["FIGURES", "Recipe", "estimate_seconds", "expand_figures", "get_recipe", "list_figures"],
+                    "registry"),
+    **dict.fromkeys(["FIGURE_PRESETS", "FIGURE_SIZES", "figure_sizes"], "sizes"),
+}
+
+__all__ = list(_API)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _API)

@@ -1,4 +1,4 @@
-"""Helpers shared by the figure recipes: targets, inputs, probed runs, saving and plot styling.
+"""Helpers shared by the figure recipes: targets, inputs, training runs of parts, saving.
 
 Only the public API of the rest of the package is used: :func:`~spectral_probe.training.presets.make_run`,
 :func:`~spectral_probe.training.fit`, :class:`~spectral_probe.probes.Probe`,
@@ -25,11 +25,13 @@ from ..signals import Target, grid_coords, load_target
 from ..signals.io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from ..training.loop import Callback, FitResult, fit
 
-__all__ = ["CPU_GEMM_FLOPS", "DEFAULT_AUDIO_TARGET", "DEFAULT_IMAGE_TARGET", "training_preset",
-           "check_target_spec", "audio_target_spec", "audio_offset", "image_target_spec", "image_target",
-           "resize_image", "grid_inputs", "OutputRecorder", "ProbedRun", "probed_run", "clear_run_cache",
+__all__ = ["run_settings", "training_work", "train_part", "CPU_GEMM_FLOPS", "DEFAULT_AUDIO_TARGET", "DEFAULT_IMAGE_TARGET", "training_preset",
+           "check_target_spec", "audio_target_spec", "target_caption", "PAPER_AUDIO_TARGET", "audio_offset", "image_target_spec", "image_target",
+           "resize_image", "grid_inputs", "clear_run_cache",
            "init_activations", "json_attr", "save_dataset", "maybe_save", "load_dataset"]
 
+#: the paper's high-frequency-dominated audio target (Sec 2.1, Figs 2, 3, 14)
+PAPER_AUDIO_TARGET = "tetris.wav"
 #: bundled stand-in for tetris.wav: flat spectrum above 0.15 x Nyquist (psi ~ 0.575, tetris 0.573)
 DEFAULT_AUDIO_TARGET = "synthetic:broadband"
 #: image used when --target is not an image (scikit-image's camera)
@@ -37,8 +39,6 @@ DEFAULT_IMAGE_TARGET = "camera"
 
 #: float32 GEMM rate of one core of the project's 2-core CPU machine (MKL; Fig 13 forward passes), for estimates
 CPU_GEMM_FLOPS = 3e10
-
-_RUNS: dict[tuple, "ProbedRun"] = {}
 
 
 def training_preset(preset: str) -> str:
@@ -79,11 +79,30 @@ def check_target_spec(spec: str | None) -> str | None:
     return kind
 
 
-def audio_target_spec(target: str | None) -> str:
-    """The 1-D target of a figure: ``target`` when it is audio or synthetic, else the bundled stand-in."""
-    if target is None or _kind(target) == "image":
-        return DEFAULT_AUDIO_TARGET
-    return target
+def audio_target_spec(target: str | None, prefer_data: bool = False) -> str:
+    """The 1-D target of a figure: ``target`` when it is audio or synthetic, else the bundled stand-in.
+
+    With ``prefer_data`` and no ``target``, the paper's tetris.wav when ``$SPECTRAL_PROBE_DATA``
+    (or the path as given) has it.
+    """
+    if target is not None and _kind(target) != "image":
+        return target
+    if prefer_data:
+        from ..signals.io import resolve_data_path
+
+        try:
+            resolve_data_path(PAPER_AUDIO_TARGET)
+            return PAPER_AUDIO_TARGET
+        except FileNotFoundError:
+            pass
+    return DEFAULT_AUDIO_TARGET
+
+
+def target_caption(spec: str, name: str) -> str:
+    """How a figure title names its target: the file, or the stand-in for tetris.wav."""
+    if spec == DEFAULT_AUDIO_TARGET:
+        return f"{spec}, a stand-in for tetris.wav (flat spectrum above 0.15 x Nyquist)"
+    return name if not spec.startswith("synthetic:") else spec
 
 
 def audio_offset(target: str, offset: int) -> dict:
@@ -123,74 +142,43 @@ def grid_inputs(n: int, device=None) -> torch.Tensor:
     return grid_coords((int(n),), device=device)
 
 
-class OutputRecorder(Callback):
-    """Keep the model output on the whole grid after every ``every`` epochs (and at epoch 0)."""
-
-    def __init__(self, every: int) -> None:
-        self.every = check_every(every)
-        self.epochs: list[int] = []
-        self.outputs: list[np.ndarray] = []
-
-    @torch.no_grad()
-    def _record(self, state, epoch: int) -> None:
-        self.epochs.append(epoch)
-        self.outputs.append(state.model(state.coords).detach().float().cpu().numpy()[:, 0])
-
-    def on_fit_start(self, state) -> None:
-        self._record(state, 0)
-
-    def on_epoch_end(self, state) -> None:
-        done = completed_epochs(state)
-        if is_due(done, self.every):
-            self._record(state, done)
-
-    def to_array(self) -> xr.DataArray:
-        """Outputs as ``(epoch, sample)``."""
-        return xr.DataArray(np.stack(self.outputs), dims=("epoch", "sample"),
-                            coords={"epoch": np.array(self.epochs)}, name="output")
+#: TrainConfig fields that do not change a run's result (left out of a part's settings)
+_NOT_RESULT = ("device", "progress", "log_every")
 
 
-@dataclass
-class ProbedRun:
-    """One training run with activation statistics (``probe``: dims step, layer, kind, ...)."""
-
-    spec: RunSpec
-    target: Target
-    result: FitResult
-    probe: xr.Dataset
-    output: np.ndarray      #: (N,) first output channel after the last epoch
+def run_settings(spec: RunSpec, target_id, **extra) -> dict:
+    """A training run as part settings: the :class:`RunSpec` (without device and logging) and the target."""
+    run = spec.to_dict()
+    run["train"] = {k: v for k, v in run["train"].items() if k not in _NOT_RESULT}
+    run.pop("notes", None)
+    return {"run": run, "target": target_id, **extra}
 
 
-def probed_run(model: str, target: str, preset: str, sizes: dict, *, device="auto", seed: int = 0) -> ProbedRun:
-    """Train ``model`` on ``target`` with a :class:`Probe` on every hook point; cached in this process.
+def training_work(spec: RunSpec, target: Target):
+    """The :class:`~spectral_probe.figures.parts.TrainingWork` of one run (for time estimates)."""
+    from .parts import TrainingWork
 
-    The probe records every ``sizes["probe_every"]`` epochs with per-step
-    (adaptive) histogram ranges, plus the final epoch; the final state is kept
-    (no best-state restore) so that "late epoch" means the model after the
-    last update.  Figures 3 and 14 share the SIREN run through the cache.
+    return TrainingWork(spec.model, int(target.n), int(target.spatial_dims), int(spec.model_kwargs["width"]),
+                        int(spec.model_kwargs["depth"]), int(spec.train.epochs))
+
+
+def train_part(part, ctx, spec: RunSpec, target: Target, *, index: int = 0, probes: Sequence = (),
+               callbacks: Sequence = ()):
+    """Train one run of ``part``: into its run file (resumed) when ``ctx.out_dir`` is set, else in memory.
+
+    Returns ``(model, FitResult, complete)`` (:func:`~spectral_probe.figures.parts.train_part_run`).
     """
-    key = (model, target, preset, tuple(sorted(sizes.items())), str(device), seed)
-    if key in _RUNS:
-        return _RUNS[key]
-    spec, loaded = make_run(model, target, training_preset(preset), num_samples=sizes["num_samples"],
-                            **audio_offset(target, sizes.get("offset", 0)), width=sizes["width"],
-                            depth=sizes["depth"], epochs=sizes["epochs"], seed=seed,
-                            train_overrides={"device": device, "restore_best": False})
-    probe = Probe("*", every=sizes["probe_every"], bins=sizes["bins"], bin_range="adaptive", psd="mean")
-    net = spec.build_model()
-    result = fit(net, loaded, spec.train, probes=[probe])
-    coords = loaded.coords(device=next(net.parameters()).device)
-    probe.step(result.epochs_run, net, coords, force=True)
-    with torch.no_grad():
-        output = net(coords)[:, 0].float().cpu().numpy()
-    run = ProbedRun(spec, loaded, result, probe.to_dataset(), output)
-    _RUNS[key] = run
-    return run
+    from .parts import train_part_run
+
+    return train_part_run(spec, target, ctx.run_path(part, index), probes=probes,
+                          callbacks=[*ctx.callbacks, *callbacks])
 
 
 def clear_run_cache() -> None:
-    """Forget the runs cached by :func:`probed_run`."""
-    _RUNS.clear()
+    """Forget the figure parts computed in memory in this process (``Recipe.compute`` reuses them by settings)."""
+    from .parts import MEMORY_PARTS
+
+    MEMORY_PARTS.clear()
 
 
 def init_activations(name: str, n: int, bins: int, *, device="auto", seed: int = 0,

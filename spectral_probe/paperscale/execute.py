@@ -91,7 +91,7 @@ def run_unit(unit, est, manifest, jobs, model, process, env, report, run, out, p
         sig.training = False
     wall = time.time() - t0
     _learn(unit, model, process, timer, wall)
-    recorded = _record_files(out, files, work)
+    recorded = _record_files(out, files, [] if drawn else work)   # a drawn one-part figure: its figure files
     for part, done, progress, numbers in results:
         rec = manifest.part(job.name, part.name)
         rec.update(state="done" if done else "partial", progress=round(min(1.0, progress), 6), **env,

@@ -66,8 +66,8 @@ def default_work(number: str, preset: str, target: str | None, sizes: dict) -> t
         return tuple(w for _ in sz["bands"] for w in runs("siren", sz["n"], sz["width"], sz["depth"], sz["epochs"]))
     if number == "1":
         epochs = sz["epochs"] if sz["epochs"] is not None else PAPER_AUDIO_EPOCHS
-        return tuple(runs("siren", n_of(sz["n"]), sz["width"], sz["depth"], epochs, count=sz["count"])
-                     + runs("siren2", n_of(sz["n"]), sz["width"], sz["depth"], epochs, count=sz["count"]))
+        return tuple(runs("siren", n_of(sz["n"]), sz["width"], sz["depth"], epochs, count=len(sz["signals"]))
+                     + runs("siren2", n_of(sz["n"]), sz["width"], sz["depth"], epochs, count=len(sz["signals"])))
     if number == "2":
         n = n_of(sz["n"])
         return tuple(runs("siren", n, sz["width"], sz["depth"], sz["epochs"], count=len(sz["scalings"]))
@@ -105,6 +105,8 @@ def compute_part(job: JobSpec, part: PartSpec, preset: str, target: str | None, 
         status = recipe.compute_part(part.name, preset, target, out_dir=out_dir, device=device, seed=seed,
                                      callbacks=tuple(callbacks), **job.sizes)
         files = [Path(status.path)] if getattr(status, "path", None) else []
+        if status.complete and part.name == "all" and list(job.part_names) == ["all"]:
+            return PartOutcome(True, 1.0, draw(job, preset, target, out_dir, dpi), drawn=True)   # as make_figure did
         return PartOutcome(bool(status.complete), float(status.progress), files)
     res = make_figure(job.number, preset, target=target, out=out_dir, formats=("png",), dpi=dpi, device=device,
                       seed=seed, **job.sizes)

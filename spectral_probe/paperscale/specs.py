@@ -2,40 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
+
+from ..figures.parts import TrainingWork
+from ..hashing import canonical, settings_hash
 
 __all__ = ["Work", "PartSpec", "JobSpec", "settings_hash", "canonical"]
 
 
-def canonical(obj):
-    """JSON-able, order-independent form of settings (tuples -> lists, mappings -> sorted dicts)."""
-    if isinstance(obj, dict) or hasattr(obj, "items"):
-        return {str(k): canonical(v) for k, v in sorted(dict(obj).items(), key=lambda kv: str(kv[0]))}
-    if isinstance(obj, (list, tuple)):
-        return [canonical(v) for v in obj]
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
-
-
-def settings_hash(settings) -> str:
-    """First 16 hex digits of the SHA-256 of the canonical JSON of ``settings``."""
-    text = json.dumps(canonical(settings), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
-class Work:
-    """One training run inside a part, for the time model: model, samples, input dims, width, depth, epochs."""
-
-    model: str
-    n: int
-    dims: int
-    width: int
-    depth: int
-    epochs: int
+class Work(TrainingWork):
+    """One training run inside a part, for the time model: a figure part's ``TrainingWork`` with its cost keys."""
 
     @property
     def shape(self) -> str:

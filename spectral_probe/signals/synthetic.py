@@ -28,8 +28,10 @@
   ``benchmarks/bench_eqn5.py`` (benchmarks/README.md, "Eqn 5").
 * :func:`broadband` -- flat-magnitude, random-phase spectra on a band
   ``[low_cut, high_cut] x Nyquist``: raising ``low_cut`` removes low-frequency
-  content, as in the paper's Fig 1 signals S1-S8 (:func:`fig1_series`; the
-  paper shows their spectra but does not define them, so the cuts are ours).
+  content.
+* :func:`fig1_series` -- the paper's Fig 1 signals S1-S8, broadband with decreasing
+  low-frequency content (the paper shows their spectra but does not define them;
+  ours are defined in :data:`FIG1_SIGNALS` from its words).
 
 Broadband targets are peak-normalised to 1, like the audio files; the Eqn 5
 signals keep the paper's amplitudes (their sum, 1, bounds the peak).
@@ -46,7 +48,8 @@ from ..validation import positive_int
 from .target import Target
 
 __all__ = ["EQN5_BANDS", "EQN5_AMPLITUDES", "EQN5_FRACTIONS", "EQN5_FIRST_LAYER_FREQUENCY", "EQN5_PAPER_N",
-           "eqn5_frequencies", "tones", "eqn5", "broadband", "fig1_series", "parse_synthetic",
+           "eqn5_frequencies", "tones", "eqn5", "broadband", "fig1_series", "fig1_signal", "FIG1_SIGNALS",
+           "FIG1_LOW_BAND", "parse_synthetic",
            "DEFAULT_LENGTH", "TETRIS_LIKE_CUT"]
 
 #: default synthetic length, 2^14 (the CPU "quick" preset's crop)
@@ -183,28 +186,62 @@ def broadband(n: int = DEFAULT_LENGTH, low_cut: float = TETRIS_LIKE_CUT, high_cu
     return _peak_normalised(x, f"broadband-{low_cut:g}", meta)
 
 
-def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, max_cut: float = 0.64, seed: int = 0,
-                min_cut: float = 0.01) -> list[Target]:
-    """Broadband signals S1..S{count} with decreasing low-frequency content (the paper's Fig 1a).
+#: Fig 1 signals S1-S8: (energy share of the low band, low cut of the broadband part as a fraction of Nyquist)
+FIG1_SIGNALS: dict[str, tuple[float, float]] = {
+    "S1": (0.999, 0.01), "S2": (0.99, 0.01), "S3": (0.9, 0.01), "S4": (0.0, 0.01),
+    "S5": (0.0, 0.02), "S6": (0.0, 0.04), "S7": (0.0, 0.08), "S8": (0.0, 0.16)}
+#: Fig 1's low band, [0, 0.01] x Nyquist: inside SIREN's first-layer band at the paper's settings
+#: (first-layer omega0 3000, Sec 5.1, reaches 3000/pi = 955 cycles per record = 0.0127 x the Nyquist
+#: frequency of 150,000 samples)
+FIG1_LOW_BAND = 0.01
 
-    S1 is white (flat magnitude on the whole band); S2..S{count} have no content below low cuts
-    spaced geometrically from ``min_cut`` to ``max_cut`` x Nyquist (count = 8: 0.01, 0.02, 0.04, ...,
-    0.64).  The paper shows the signals' spectra but does not define them; doubling cuts place the
-    first ones inside a SIREN's initial band (about 0.05 x Nyquist on the presets of
-    :mod:`spectral_probe.training.presets`) and the last ones far above it.
+
+def fig1_signal(n: int, name: str, seed: int = 0) -> Target:
+    """One Fig 1 signal (:data:`FIG1_SIGNALS`): broadband noise with a given share of low-frequency energy.
+
+    Flat magnitude and random phases on ``[cut, 1] x Nyquist``, plus a band ``(0, 0.01] x Nyquist``
+    (:data:`FIG1_LOW_BAND`) that carries ``share`` of the energy; peak-normalised.
     """
-    count = positive_int(count, "count")
-    min_cut = _check_fraction("min_cut", min_cut)
-    max_cut = _check_fraction("max_cut", max_cut)
-    if count > 1 and not 0 < min_cut <= max_cut < 1:
-        raise ValueError(f"need 0 < min_cut <= max_cut < 1, got {min_cut}, {max_cut}")
-    cuts = [0.0] + ([float(c) for c in np.geomspace(min_cut, max_cut, count - 1)] if count > 1 else [])
-    series = []
-    for j, cut in enumerate(cuts, start=1):
-        target = broadband(n, cut, 1.0, seed=seed + j)
-        target.name = f"S{j}"
-        series.append(target)
-    return series
+    if name not in FIG1_SIGNALS:
+        raise ValueError(f"unknown Fig 1 signal {name!r}; choose one of {', '.join(FIG1_SIGNALS)}")
+    n = _check_length(n)
+    share, cut = FIG1_SIGNALS[name]
+    freqs = np.fft.rfftfreq(n) * 2.0
+    low = (freqs > 0) & (freqs <= FIG1_LOW_BAND)
+    high = (freqs >= cut) & ~low & (freqs > 0)
+    if not high.any() or (share > 0 and not low.any()):
+        raise ValueError(f"{name} needs more samples than N = {n} (its bands hold no frequency bin)")
+    index = int(name[1:])
+    rng = np.random.default_rng(seed + index)
+    phases = np.exp(2j * math.pi * rng.random(freqs.size))
+    spectrum = np.zeros(freqs.shape, dtype=np.complex128)
+    spectrum[high] = math.sqrt((1.0 - share) / high.sum()) * phases[high]
+    if share:
+        spectrum[low] = math.sqrt(share / low.sum()) * phases[low]
+    meta = {"synthetic": "fig1", "low_share": share, "low_band": FIG1_LOW_BAND, "low_cut": cut, "seed": int(seed)}
+    return _peak_normalised(np.fft.irfft(spectrum, n=n), name, meta)
+
+
+def fig1_series(n: int = DEFAULT_LENGTH, count: int = 8, seed: int = 0,
+                names: tuple[str, ...] | None = None) -> list[Target]:
+    """The paper's Fig 1 signals S1..S{count} (or ``names``): broadband, with decreasing low-frequency content.
+
+    The paper (arXiv 2509.09719, Fig 1 caption) fits "eight discretely sampled broadband 1D
+    signals (S1-S8) with decreasing low-frequency content"; SIREN's PSNR "progressively decreases
+    from S1 to S4", and Sec 2.1 says S4-S8 are "all lacking low-frequency components", while
+    SIREN's "frequency support should in principle allow it to represent a portion of the
+    spectrum" (Fig 1 caption).  It shows their spectra but does not define them.  Ours
+    (:data:`FIG1_SIGNALS`): every signal is flat broadband noise from a low cut to Nyquist; S1-S3
+    add a low band ``(0, 0.01] x Nyquist`` (within SIREN's first-layer band) carrying 99.9 %,
+    99 % and 90 % of the energy; S4-S8 have none, and their cut rises 0.01, 0.02, 0.04, 0.08,
+    0.16 x Nyquist.  Low-frequency content thus decreases from S1 to S8 (psi, Eqn 10, rises).
+    """
+    if names is None:
+        count = positive_int(count, "count")
+        if count > len(FIG1_SIGNALS):
+            raise ValueError(f"the paper has {len(FIG1_SIGNALS)} Fig 1 signals, not {count}")
+        names = tuple(FIG1_SIGNALS)[:count]
+    return [fig1_signal(n, name, seed) for name in names]
 
 
 def parse_synthetic(spec: str, n: int | None = None, seed: int = 0) -> Target:
@@ -234,10 +271,9 @@ def parse_synthetic(spec: str, n: int | None = None, seed: int = 0) -> Target:
         target.name = f"lowpass-{cut:g}"
         return target
     if kind.startswith("S") and kind[1:].isdigit() and arg is None:
-        j = int(kind[1:])
-        if not 1 <= j <= 8:
+        if kind not in FIG1_SIGNALS:
             raise ValueError(f"Fig 1 signals are S1..S8, got {kind!r}")
-        return fig1_series(n or DEFAULT_LENGTH, seed=seed)[j - 1]
+        return fig1_signal(n or DEFAULT_LENGTH, kind, seed=seed)
     raise ValueError(f"unknown synthetic target {spec!r}; use synthetic:low, synthetic:high, "
                      "synthetic:eqn5-paper-low, synthetic:eqn5-paper-high, "
                      "synthetic:broadband[:low_cut], synthetic:lowpass[:high_cut] or synthetic:S1..S8")

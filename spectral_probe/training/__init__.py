@@ -24,8 +24,9 @@ and helpers stay in their modules (``spectral_probe.training.presets.PAPER_AUDIO
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 #: public name -> submodule that defines it (imported on first access)
 _API: dict[str, str] = {
@@ -46,17 +47,7 @@ _API: dict[str, str] = {
 __all__ = list(_API)
 
 
-def __getattr__(name: str):
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spectral_probe.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value                     # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _API)
 
 
 if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
