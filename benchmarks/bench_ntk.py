@@ -2,9 +2,11 @@
 
 Sections (each runs in its own subprocess so that its peak memory and thread setting are its own):
 
-* ``kernel``   -- N=1024 and 4096, torch with 1 and 2 threads: the structured route against a plain
-  layerwise route (one full ``(G G^T) * (A A^T)`` per layer, no tiles, no symmetry) and nngeometry's
-  dense NTK (``GramMatrix`` with ``FMatDense``), repeats interleaved, medians and ratios.
+* ``kernel``   -- N=1024 and 4096, torch with 1 and 2 threads: the structured route against an
+  independent plain layerwise route (:func:`plain_layerwise`: hooks and one backward written here, one
+  full ``(G G^T) * (A A^T + 1)`` per layer, no tiles, no symmetry) and nngeometry's dense NTK
+  (``GramMatrix`` with ``FMatDense``), and at 2 threads the same default call inside
+  ``set_num_threads(1)``; repeats interleaved, medians and ratios.
 * ``accuracy`` -- N=1024: every route's relative Frobenius error against a float64 brute-force
   Jacobian, plus torch.func ``vmap(jacrev)`` + einsum (the PyTorch NTK tutorial) and our jacrev route.
 * ``ntvp``     -- peak resident memory of the ntvp kernel against its stated budget, N=256-2048.
@@ -82,14 +84,45 @@ def _rel(a, b):
 
 
 def plain_layerwise(model, x):
-    """The same layerwise formula without tiles or symmetry: per layer one full ``(G G^T) * (A A^T)``."""
-    from spectral_probe.ntk.structured import capture_factors, structured_kernels
-    factors = capture_factors(model, x, None, workers=1)
-    kernels = structured_kernels(factors)
+    """An independent plain layerwise route: per ``nn.Linear`` one full ``(G G^T) * (A A^T + 1)``.
+
+    Written here from the formula, sharing no code with spectral_probe's capture: forward hooks keep
+    each linear layer's input ``A`` and output ``z``; one backward of ``sum(f)`` gives ``G = df/dz`` row
+    by row (each sample's output depends only on its own row); the bias contributes ``G G^T``.  No tiles,
+    no symmetry, no thread guard.
+    """
+    from torch import nn
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    inputs, outputs = [], []
+
+    def keep(module, args, out):
+        inputs.append(args[0].detach())
+        outputs.append(out)
+
+    handles = [m.register_forward_hook(keep) for m in linears]
+    try:
+        with torch.enable_grad():
+            f = model(x)
+            grads = torch.autograd.grad(f.sum(), outputs)
+    finally:
+        for h in handles:
+            h.remove()
     total = None
-    for k in kernels.values():
-        total = k if total is None else total.add_(k)
+    for a, g, m in zip(inputs, grads, linears):
+        gram = a @ a.T
+        if m.bias is not None:
+            gram += 1.0
+        term = (g @ g.T).mul_(gram)
+        total = term if total is None else total.add_(term)
     return total
+
+
+def structured_one_thread(model, x):
+    """The default call inside ``torch.set_num_threads(1)`` (what the thread guard should match)."""
+    from spectral_probe.ntk import empirical_ntk
+    from spectral_probe.torch_settings import torch_threads
+    with torch_threads(1):
+        return empirical_ntk(model, x, implementation="structured")
 
 
 def section_accuracy(n=1024):
@@ -121,6 +154,8 @@ def section_kernel_one(n, threads, repeats):
     model, x = _siren(), _grid(n)
     runs = {"structured": lambda: empirical_ntk(model, x, implementation="structured"),
             "plain_layerwise": lambda: plain_layerwise(model, x)}
+    if threads > 1:
+        runs["structured_1thread"] = lambda: structured_one_thread(model, x)
     try:
         import nngeometry  # noqa: F401
         runs["nngeometry"] = lambda: nngeometry_ntk(model, x)
@@ -221,17 +256,18 @@ SECTIONS = {"kernel": None, "accuracy": section_accuracy, "dense": section_dense
 def _print_kernel(cells):
     print("\n== kernel: SIREN 4x256, float32, CPU; medians of interleaved repeats ==")
     print("| N | threads | structured | plain layerwise | nngeometry | plain / structured | "
-          "nngeometry / structured | load (1-min avg) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "nngeometry / structured | structured / same at 1 thread | load (1-min avg) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in cells:
         if "error" in r:
-            print(f"| {r['n']} | {r['threads']} | FAILED: {r['error']} | | | | | |")
+            print(f"| {r['n']} | {r['threads']} | FAILED: {r['error']} | | | | | | |")
             continue
-        nng = r.get("nngeometry")
+        nng, one = r.get("nngeometry"), r.get("structured_1thread")
         print(f"| {r['n']} | {r['threads']} | {r['structured']['median_s']:.3f} s | "
               f"{r['plain_layerwise']['median_s']:.3f} s | " + (f"{nng['median_s']:.3f} s" if nng else "n/a") +
               f" | {r['plain_layerwise']['ratio_median']:.2f}x | " +
-              (f"{nng['ratio_median']:.2f}x" if nng else "n/a") + f" | {r['load_min']:.1f}-{r['load_max']:.1f} |")
+              (f"{nng['ratio_median']:.2f}x" if nng else "n/a") + " | " +
+              (f"{1 / one['ratio_median']:.2f}x" if one else "-") + f" | {r['load_min']:.1f}-{r['load_max']:.1f} |")
         if r.get("nngeometry_error"):
             print(f"  nngeometry skipped: {r['nngeometry_error']}")
 

@@ -128,7 +128,7 @@ def test_an_earlier_best_state_is_restored_saved_and_loaded(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     steps = list(read_checkpoint(tmp_path / "osc.h5").arrays)
     assert "best/0" in steps and "optimizer/0/exp_avg" in steps
-    with pytest.raises(ValueError, match="no checkpoint at step 15; checkpoints at steps 10, 20, 30"):
+    with pytest.raises(ValueError, match="no checkpoint at step 15; checkpoints at steps 0, 10, 20, 30"):
         sp.load_model(tmp_path / "osc.h5", 15)
     mid = sp.load_model(tmp_path / "osc.h5", "20")
     assert mid.loaded_step == 20
@@ -164,7 +164,7 @@ def test_probe_command_prints_and_writes_statistics(finished_run, tmp_path):
     assert float(ds.act_std.sel(layer="layers.0", kind="pre", step=10)) == pytest.approx(float(first.std(unbiased=False)),
                                                                               rel=1e-5)
     bad = CliRunner().invoke(cli, ["probe", "--run", str(finished_run), "--step", "7"])
-    assert bad.exit_code == 2 and "no checkpoint at step 7; checkpoints at steps 10, 20" in bad.output
+    assert bad.exit_code == 2 and "no checkpoint at step 7; checkpoints at steps 0, 10, 20" in bad.output
 
 
 def test_ntk_command_on_a_saved_state(finished_run, tmp_path):
@@ -181,7 +181,7 @@ def test_ntk_command_on_a_saved_state(finished_run, tmp_path):
     np.testing.assert_allclose(ds["eigenvalues"].values[:4], top, rtol=1e-6)
     assert ds.attrs["config"] and "state at step" in res.output
     mixed = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--s0", "3", "--n", "64"])
-    assert mixed.exit_code == 2 and "--run takes the model and grid from the run file; drop --n, --s0" in mixed.output
+    assert mixed.exit_code == 2 and "drop --s0" in mixed.output
 
 
 # --------------------------------------------------------------------------- the CLI on Ctrl-C
@@ -213,3 +213,134 @@ def test_ctrl_c_saves_and_prints_the_resume_command(tmp_path):
     assert int(run["checkpoints"].to_dataset().step[-1]) == n
     resume = command.split("spectral-probe ", 1)[1].split()
     assert resume[resume.index("--out") + 1] == str(out) and "--epochs" in resume
+
+
+# --------------------------------------------------------------------------- the initial state (step 0)
+def test_step_zero_is_the_initial_state_and_ntk_matches_a_fresh_model(finished_run, tmp_path):
+    """Every new run file holds step 0; `ntk --run R --step 0` equals `ntk` on the same configuration and seed."""
+    from spectral_probe.training.checkpoint import checkpoint_steps
+
+    assert checkpoint_steps(finished_run).tolist() == [0, 10, 20]
+    first = read_checkpoint(finished_run, 0)
+    assert first.meta["optimizer_fresh"] and first.meta["step"] == 0
+    spec, _target = _tiny(epochs=20)
+    model = sp.load_model(finished_run, 0)
+    assert model.loaded_step == 0
+    for a, b in zip(model.parameters(), spec.build_model().parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    args = ["--dtype", "float64", "--implementation", "jacrev"]
+    saved = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--step", "0", *args,
+                                     "--out", str(tmp_path / "saved.h5")])
+    fresh = CliRunner().invoke(cli, ["ntk", "--model", "siren", "--target", "synthetic:broadband", "--width", "8",
+                                     "--depth", "2", "--num-samples", "128", *args, "--out", str(tmp_path / "fresh.h5")])
+    assert saved.exit_code == 0 and fresh.exit_code == 0, saved.output + fresh.output
+    np.testing.assert_allclose(sp.open_run(tmp_path / "saved.h5", "ntk")["eigenvalues"].values,
+                               sp.open_run(tmp_path / "fresh.h5", "ntk")["eigenvalues"].values, rtol=1e-12, atol=1e-9)
+    res = CliRunner().invoke(cli, ["probe", "--run", str(finished_run), "--step", "0"])
+    assert res.exit_code == 0 and "state at step 0" in res.output, res.output
+
+
+def test_a_fresh_optimizer_state_restores_as_fresh():
+    """The step-0 checkpoint carries placeholder Adam moments (fixed layout); restoring it leaves Adam empty."""
+    spec, target = _tiny()
+    state = _state(spec.build_model(), target)
+    tensors, meta = capture_state(state, 0)
+    layout = StateLayout.build(tensors, meta)
+    assert meta["optimizer_fresh"] and "optimizer/0/exp_avg" in tensors
+    other = _state(spec.build_model(), target)
+    restore_state(other, *layout.unpack(layout.pack(tensors, meta)), layout)
+    assert not other.optimizer.state
+
+
+def test_resume_from_only_the_initial_state_equals_an_uninterrupted_run(tmp_path):
+    """A run killed before its first regular checkpoint restarts from scratch and keeps its step-0 row."""
+    from spectral_probe.training import Callback
+
+    class Crash(Callback):
+        def on_epoch_end(self, state):
+            if state.epoch == 3:
+                raise RuntimeError("crash")
+
+    spec, target = _tiny(epochs=12)
+    _m, ref = train_to_file(spec, target, tmp_path / "ref.h5", checkpoint_every=100)
+    with pytest.raises(RuntimeError, match="crash"):
+        train_to_file(spec, target, tmp_path / "cut.h5", checkpoint_every=100, callbacks=[Crash()])
+    from spectral_probe.training.checkpoint import checkpoint_steps
+
+    assert checkpoint_steps(tmp_path / "cut.h5").tolist() == [0]
+    notes = []
+    _m, again = train_to_file(spec, target, tmp_path / "cut.h5", resume=True, checkpoint_every=100, notes=notes)
+    assert any("from the start" in n for n in notes), notes
+    np.testing.assert_array_equal(again.history["loss"], ref.history["loss"])
+    assert checkpoint_steps(tmp_path / "cut.h5").tolist() == [0, 12]
+
+
+@pytest.fixture(scope="module")
+def old_run(tmp_path_factory):
+    """A run file as written before step 0 was checkpointed (with a bottleneck watch)."""
+    from spectral_probe.bottleneck import BottleneckWatch
+    from spectral_probe.training.checkpoint import Checkpointer
+
+    path = tmp_path_factory.mktemp("old") / "old.h5"
+    spec, target = _tiny(epochs=20)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(Checkpointer, "on_epoch_start", lambda self, state: None)
+    try:
+        train_to_file(spec, target, path, checkpoint_every=10, probes=[BottleneckWatch(every=5, warn=False)])
+    finally:
+        mp.undo()
+    return path
+
+
+def test_an_older_file_gets_its_initial_state_rebuilt_and_verified(old_run):
+    from spectral_probe.training.checkpoint import checkpoint_steps
+    from spectral_probe.training.posthoc import initial_checkpoint
+
+    assert checkpoint_steps(old_run).tolist() == [10, 20]
+    rebuilt = initial_checkpoint(old_run)
+    assert "scalars/loss at step 0" in rebuilt.meta["rebuilt"] and "bottleneck/energy_ratio" in rebuilt.meta["rebuilt"]
+    spec, _target = _tiny(epochs=20)
+    model = sp.load_model(old_run, 0)
+    assert model.loaded_step == 0
+    for a, b in zip(model.parameters(), spec.build_model().parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    res = CliRunner().invoke(cli, ["ntk", "--run", str(old_run), "--step", "0", "--n", "32"])
+    assert res.exit_code == 0 and "state at step 0" in res.output, res.output
+
+
+def test_an_older_file_whose_rebuild_disagrees_is_refused_in_one_line(old_run, monkeypatch):
+    import spectral_probe.models as models
+
+    real = models.build_model
+    monkeypatch.setattr(models, "build_model", lambda name, seed=None, **kw: real(name, seed=seed + 1, **kw))
+    res = CliRunner().invoke(cli, ["ntk", "--run", str(old_run), "--step", "0"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1, res.output
+    assert "does not reproduce its step-0 records (scalars/loss at step 0:" in res.output
+    assert "checkpoints at steps 10, 20" in res.output
+
+
+def test_ntk_of_a_saved_state_on_a_subset_of_its_grid(finished_run):
+    from spectral_probe.ntk import empirical_ntk
+    from spectral_probe.training.posthoc import run_points
+
+    target = run_target(finished_run)
+    model = sp.load_model(finished_run, 10, dtype=torch.float64)
+    x = target.coords(dtype=torch.float64)
+    for extra, index in ((["--n", "32"], np.arange(32) * 4), (["--n", "40", "--offset", "7"], np.arange(7, 47))):
+        res = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--step", "10", "--dtype", "float64", *extra])
+        assert res.exit_code == 0, res.output
+        theta = empirical_ntk(model, x[index], implementation="jacrev").numpy()
+        top = np.sort(np.linalg.eigvalsh(theta))[::-1][0]
+        assert f"top eigenvalues (eigh): {top:.4g}" in res.output
+        assert ("every 4-th from sample 0" if len(extra) == 2 else "samples 7..46 of the run's 128") in res.output
+    coords, sub, _text = run_points(target, 32)
+    np.testing.assert_array_equal(sub.values.numpy(), target.values.numpy()[::4])
+    for extra, message in ((["--n", "1"], "--n must be an integer from 2 to the run's 128 samples, got 1"),
+                           (["--n", "129"], "--n must be an integer from 2 to the run's 128 samples, got 129"),
+                           (["--n", "64", "--offset", "65"], "--offset must be an integer from 0 to 64"),
+                           (["--offset", "3"], "add --n"),
+                           (["--step", "-1"], "step must be >= 0"),
+                           (["--step", "25"], "step 25 is beyond the run (it ran 20 epochs); run file"),
+                           (["--step", "5"], "no checkpoint at step 5; checkpoints at steps 0, 10, 20")):
+        res = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), *extra])
+        assert res.exit_code == 2 and message in res.output and len(res.output.strip().splitlines()) == 1, res.output

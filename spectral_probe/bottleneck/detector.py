@@ -9,13 +9,15 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Mapping, Sequence
 
-__all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
+__all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "MAX_CHANGES", "Thresholds", "Verdict",
            "BottleneckDetector", "detect"]
 
 #: the four states; "undecided" when no decision is possible
 FITTING, AT_RISK, BOTTLENECK, UNDECIDED = "fitting", "at risk", "bottleneck", "undecided"
 #: integer codes stored in the run file's ``state`` variable
 STATE_CODES = {UNDECIDED: -1, FITTING: 0, AT_RISK: 1, BOTTLENECK: 2}
+#: changes of state a run may go through before its verdict says it is uncertain
+MAX_CHANGES = 2
 
 
 @dataclass(frozen=True)
@@ -32,22 +34,38 @@ class Thresholds:
         Consecutive stuck checks that make a bottleneck.
     warmup
         First epoch at which a streak may start.
+    edge_growth
+        Relative growth of the network's band edge per 100 epochs above which a run at the floor
+        still widens its band (``at risk``, never ``bottleneck``); ``inf`` switches the test off.
+    gain_growth
+        Rise of the PSNR gain's positive part [dB] per 100 epochs over the same window above which a
+        run at the floor still fits part of the target (``at risk``); ``inf`` switches the test off.
+    trend_window
+        Epochs after the warm-up over which both trends are measured; a check is stuck only once
+        the window is covered (0: no window, no trend tests).
     """
 
     gain_db: float = 1.0
     band_level: float = 1.0 - 1e-3
     patience: int = 3
     warmup: int = 20
+    edge_growth: float = 0.1
+    gain_growth: float = 0.0003
+    trend_window: int = 40
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.gain_db) and self.gain_db > 0):
             raise ValueError(f"gain_db must be a positive number of dB, got {self.gain_db!r}")
         if not 0.0 < self.band_level < 1.0:
             raise ValueError(f"band_level must lie in (0, 1), got {self.band_level!r}")
-        for name in ("patience", "warmup"):
+        for name in ("patience", "warmup", "trend_window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "patience" else 0):
                 raise ValueError(f"{name} must be an integer >= {1 if name == 'patience' else 0}, got {value!r}")
+        for name in ("edge_growth", "gain_growth"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0 (inf: no test), got {value!r}")
 
     @property
     def explained_max(self) -> float:
@@ -55,7 +73,21 @@ class Thresholds:
         return 1.0 - 10.0 ** (-self.gain_db / 10.0)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "explained_max": self.explained_max}
+        out = {**asdict(self), "explained_max": self.explained_max}
+        for name in ("edge_growth", "gain_growth"):            # JSON has no inf
+            out[name] = str(out[name]) if math.isinf(out[name]) else out[name]
+        return out
+
+    @classmethod
+    def from_dict(cls, stored: Mapping) -> "Thresholds":
+        """Inverse of :meth:`to_dict`; files written before a setting existed get its value then (none)."""
+        stored = {k: v for k, v in stored.items() if k in cls.__dataclass_fields__}
+        for name in ("edge_growth", "gain_growth"):
+            if isinstance(stored.get(name), str):
+                stored[name] = float(stored[name])
+            stored.setdefault(name, math.inf)                   # older files: no trend tests
+        stored.setdefault("trend_window", 0)
+        return cls(**stored)
 
 
 @dataclass(frozen=True)
@@ -76,6 +108,8 @@ class Verdict:
         What to try (WINNER scales from the target's psi) when at risk or in the bottleneck.
     first_onset
         Onset of the first bottleneck of the run (kept after a recovery); None if never flagged.
+    story
+        Every change of state so far, ``((epoch, state), ...)``, the current state last.
     """
 
     state: str
@@ -84,6 +118,7 @@ class Verdict:
     reason: str = ""
     suggestion: str = ""
     first_onset: int | None = None
+    story: tuple[tuple[int, str], ...] = ()
 
     @property
     def code(self) -> int:
@@ -94,11 +129,32 @@ class Verdict:
         """True when the run was ever in the bottleneck."""
         return self.first_onset is not None
 
+    @property
+    def changes(self) -> int:
+        """How often the state changed (the first state counts as none)."""
+        return max(len(self.story) - 1, 0)
+
+    @property
+    def uncertain(self) -> bool:
+        """More than :data:`MAX_CHANGES` changes of state: the verdict is not to be acted on alone."""
+        return self.changes > MAX_CHANGES
+
+    def story_text(self) -> str:
+        """``"at risk at epoch 0, bottleneck at 70, at risk at 440, fitting at 470"`` ("" without a change)."""
+        if self.changes == 0:
+            return ""
+        parts = [f"{state} at {'epoch ' if i == 0 else ''}{epoch}" for i, (epoch, state) in enumerate(self.story)]
+        return ", ".join(parts)
+
     def line(self) -> str:
-        """``"bottleneck since epoch 30 (checked at 50): <reason>"``."""
+        """``"bottleneck since epoch 30 (checked at 50): <reason>; story: ...; suggestion: ..."``."""
         where = f"epoch {self.step}" if self.step >= 0 else "no check yet"
         since = f" since epoch {self.onset}" if self.onset is not None and self.state in (AT_RISK, BOTTLENECK) else ""
-        text = f"{self.state}{since} ({where}): {self.reason}"
+        doubt = f", uncertain: the verdict changed {self.changes} times" if self.uncertain else ""
+        text = f"{self.state}{since} ({where}{doubt}): {self.reason}"
+        story = self.story_text()
+        if story:
+            text += f"; story: {story}"
         return text + (f"; suggestion: {self.suggestion}" if self.suggestion else "")
 
 
@@ -148,6 +204,8 @@ class BottleneckDetector:
         self.streak = self.floor_streak = self.checks = 0
         self.last_floor = False
         self.first_onset: int | None = None
+        self.story: list[tuple[int, str]] = []
+        self.trail: list[tuple[int, float, float]] = []      # (step, band edge, gain) after the warm-up
         self.verdict = Verdict(UNDECIDED, reason="no check yet")
 
     def _stuck(self, v: Mapping[str, float]) -> tuple[bool, bool, bool]:
@@ -171,6 +229,7 @@ class BottleneckDetector:
             return self._set(UNDECIDED, step, "cannot decide: the output is NaN or infinite (diverged?)")
         floor, collapsed, uncovered = self._stuck(values)
         projected = self._projected(step, float(values["psnr_gain"]))
+        growth, rise = self._trends(step, values)
         evidence = _fmt_evidence(values, self.band)
         self.last_floor = floor
         if not floor:
@@ -187,7 +246,8 @@ class BottleneckDetector:
             self.streak = 0       # one onset in the line: the bottleneck's ("at risk since epoch <onset>")
             return self._set(AT_RISK, step, f"escaping the bottleneck: the gain climbs ({projected:.2f} dB "
                              f"projected by epoch {self._end(step)}): {evidence}", onset=self.first_onset)
-        stuck = collapsed and uncovered and late and not climbing
+        settled = growth is not None and growth <= t.edge_growth and rise <= t.gain_growth
+        stuck = collapsed and uncovered and late and not climbing and settled
         if stuck and self.streak == 0:
             self.streak_start = step
         self.streak = self.streak + 1 if stuck else 0
@@ -195,7 +255,15 @@ class BottleneckDetector:
             if self.first_onset is None:
                 self.first_onset = self.streak_start
             return self._set(BOTTLENECK, step, "output collapsed at the zero-output floor, target band out of "
-                             f"reach: {evidence}")
+                             f"reach{self._edge_text(growth, rise)}: {evidence}")
+        if uncovered and collapsed and growth is not None and growth > t.edge_growth:
+            return self._set(AT_RISK, step, f"at the zero-output floor but the network's band widens "
+                             f"(edge {100 * growth:+.0f} % per 100 epochs; over {100 * t.edge_growth:.3g} % it "
+                             f"may still reach the target's band): {evidence}")
+        if uncovered and collapsed and growth is not None and rise > t.gain_growth:
+            return self._set(AT_RISK, step, f"at the zero-output floor but the gain still rises "
+                             f"({rise:+.2g} dB per 100 epochs, over {t.gain_growth:g}: the run fits part of the "
+                             f"target and may escape): {evidence}")
         if uncovered:
             trend = (f" but the gain climbs ({projected:.2f} dB projected by epoch {self._end(step)})"
                      if climbing else "")
@@ -205,6 +273,37 @@ class BottleneckDetector:
                              f"checks although the spectrum covers the target's band (no spectral mismatch; "
                              f"check the learning rate): {evidence}")
         return self._set(FITTING, step, f"no gain yet but the spectrum covers the target's band: {evidence}")
+
+    def _trends(self, step: int, v: Mapping[str, float]) -> tuple[float | None, float]:
+        """``(edge growth, gain rise)`` per 100 epochs over the last ``trend_window`` epochs after the
+        warm-up: the band edge's relative growth (hidden, else output; 0 without an edge) and the rise of
+        the gain's positive part [dB]; ``(None, nan)`` until the window is covered."""
+        t = self.thresholds
+        if t.trend_window == 0 or (math.isinf(t.edge_growth) and math.isinf(t.gain_growth)):
+            return 0.0, 0.0
+        if step < t.warmup:
+            return None, math.nan
+        edge = float(v.get("band_edge_hidden", math.nan))
+        if not math.isfinite(edge):
+            edge = float(v.get("band_edge_output", math.nan))
+        self.trail = [r for r in self.trail if r[0] >= step - 2 * t.trend_window] + [(step, edge, float(v["psnr_gain"]))]
+        past = [r for r in self.trail if r[0] <= step - t.trend_window]
+        if not past:
+            return None, math.nan
+        s0, e0, g0 = past[-1]
+        per = 100.0 / (step - s0)
+        growth = (edge / e0 - 1.0) * per if math.isfinite(edge) and math.isfinite(e0) and e0 > 0 else 0.0
+        # the positive part, as in the climb test: a gain rising from below 0 is initial noise fading
+        return growth, (max(float(v["psnr_gain"]), 0.0) - max(g0, 0.0)) * per
+
+    def _edge_text(self, growth: float | None, rise: float) -> str:
+        t = self.thresholds
+        if growth is None or t.trend_window == 0:
+            return ""
+        parts = ([f"the network's band no longer widens (edge {100 * growth:+.1f} %)"]
+                 if math.isfinite(t.edge_growth) else [])
+        parts += [f"the gain no longer rises ({rise:+.1g} dB)"] if math.isfinite(t.gain_growth) else []
+        return f" and {' and '.join(parts)} per 100 epochs over {t.trend_window} epochs" if parts else ""
 
     def _end(self, step: int) -> int:
         return self.horizon if self.horizon is not None else 2 * max(step, self.thresholds.warmup)
@@ -225,8 +324,11 @@ class BottleneckDetector:
             self.risk_start = None
         if onset is None:
             onset = self.streak_start if state == BOTTLENECK else self.risk_start
+        if not self.story or self.story[-1][1] != state:
+            self.story.append((int(step), state))
         self.verdict = Verdict(state, step, onset, reason,
-                               self.suggestion if state in (AT_RISK, BOTTLENECK) else "", self.first_onset)
+                               self.suggestion if state in (AT_RISK, BOTTLENECK) else "", self.first_onset,
+                               tuple(self.story))
         return self.verdict
 
 
@@ -263,10 +365,12 @@ def detect(steps: Sequence[int], indicators: Mapping[str, Sequence[float]], *,
         detector.update(step, {k: float(v[i]) for k, v in indicators.items()})
     verdict, t = detector.verdict, detector.thresholds
     if detector.last_floor and verdict.state in (AT_RISK, FITTING):
-        late = sum(s >= t.warmup for s in steps)
+        trends = t.trend_window > 0 and not (math.isinf(t.edge_growth) and math.isinf(t.gain_growth))
+        first = t.warmup + (t.trend_window if trends else 0)
+        late = sum(s >= first for s in steps)
         if late < t.patience:
+            why = f"warm-up {t.warmup} + trend window {t.trend_window}" if trends else "the warm-up"
             return replace(verdict, state=UNDECIDED, reason=(
-                f"cannot decide: {len(steps)} check(s) up to epoch {steps[-1]}, {late} at or after the "
-                f"warm-up (epoch {t.warmup}); a bottleneck needs {t.patience} consecutive; latest: "
-                f"{verdict.state}: {verdict.reason}"))
+                f"cannot decide: {len(steps)} check(s) up to epoch {steps[-1]}, {late} at or after epoch {first} "
+                f"({why}); a bottleneck needs {t.patience} consecutive; latest: {verdict.state}: {verdict.reason}"))
     return verdict

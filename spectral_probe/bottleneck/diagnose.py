@@ -180,7 +180,10 @@ def diagnose_target(target: str | Target, preset: str = "quick", *, first_omega:
     if why is not None:
         result.reason = f"cannot decide: {why}"
     else:
-        _measure(result, spec, loaded, ref, window, rtol, device, t)
+        from ..ntk.parallel import cpu_guard
+
+        with cpu_guard(device):      # on a busy CPU, small eighs and FFT workers wait at every barrier
+            _measure(result, spec, loaded, ref, window, rtol, device, t)
     result.seconds = time.perf_counter() - start
     return result
 

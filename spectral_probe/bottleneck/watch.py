@@ -21,7 +21,7 @@ Indicators (one row per check, group ``bottleneck`` of the run file)
 
 How the thresholds were chosen
 ------------------------------
-All cuts come from one line, a PSNR gain of 1 dB over the zero-output floor (the line the
+The level cuts come from one line, a PSNR gain of 1 dB over the zero-output floor (the line the
 quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signal.
 
 * *floor*: ``psnr_gain < 1 dB``.
@@ -37,29 +37,38 @@ quick-preset claims and ``spectral-probe demo`` use); none was fitted to a signa
   check to the end of the run (``horizon`` epochs; twice the epochs so far when unknown), stays
   under the 1 dB line.  A partial overlap that training widens (SIREN on broadband low-pass
   targets reaching 0.3-0.5 x Nyquist) climbs off the floor slowly: at risk, not a bottleneck.
-* *bottleneck*: floor, collapsed, uncovered and not climbing on ``patience = 3`` consecutive
+* *settled* (the two trend tests, measured over the last ``trend_window = 40`` epochs after the
+  warm-up): the positive part of the gain rises by at most ``gain_growth = 0.0003 dB`` per 100 epochs
+  and the network's band edge (hidden, else output) grows by at most ``edge_growth = 10 %`` per 100
+  epochs.  A run at the floor that still fits anything is ``at risk``, never stopped: SIREN on
+  ``synthetic:broadband:0.08`` gained +0.003 dB per 100 epochs at epochs 40-100, its output energy 5e-5
+  of the target's, and crossed the 1 dB line at epoch 311 of 500; the frozen runs (tetris, the high
+  tones, broadband above 0.15) gained at most +0.0001 dB per 100 epochs, their band edges grew at most
+  6 % per 100 epochs (1-2 frequency bins).  Unlike the level cuts, these two were chosen on recorded
+  runs (benchmarks/README.md, "Bottleneck watch: verdicts that can be acted on").
+* *bottleneck*: floor, collapsed, uncovered, not climbing and settled on ``patience = 3`` consecutive
   checks, all at or after ``warmup = 20`` epochs (one StepLR period: SIREN-type outputs start
   small, 0.007-0.36 of the target's energy in the benchmark, so the first epochs cannot tell a
-  collapse from a slow start).  ``onset`` = first check of the streak.
-* *at risk*: under the floor and uncovered without a complete streak; or under the floor on
-  ``patience`` checks after the warm-up although the spectrum covers the target (a stall that is
-  not a spectral mismatch: never flagged as a bottleneck).
+  collapse from a slow start) and after the trend window (first flag at epoch 80 with checks every
+  10 epochs).  ``onset`` = first check of the streak.  ``--early-stop`` stops the run there.
+* *at risk*: under the floor and uncovered without a complete streak (too early, or the band widens,
+  or the gain rises); or under the floor on ``patience`` checks after the warm-up although the
+  spectrum covers the target (a stall that is not a spectral mismatch: never flagged as a bottleneck).
 * *fitting*: gain >= 1 dB, or under it with spectra that cover the target (no sign of a bottleneck).
 
 Hysteresis: a run in the bottleneck stays there (its onset kept) while its gain does not climb,
 even if its spectrum widens meanwhile; a climbing gain makes it ``at risk`` ("escaping"), the
-1 dB line makes it ``fitting``; ``first_onset`` remembers the first flag.
-The detector says ``undecided`` (and why) for a constant or all-zero target, a run without a
-target, non-finite outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
+1 dB line makes it ``fitting``; ``first_onset`` remembers the first flag.  Every verdict carries
+the run's story (each change of state and its epoch), and one that changed more than twice says
+it is uncertain.  The detector says ``undecided`` (and why) for a constant or all-zero target, a run
+without a target, non-finite outputs, or (in :func:`detect`, summarising a run) too few checks to conclude.
 
-Validation (benchmarks/README.md, 38 quick-preset runs of 500 epochs): every run that stayed within
-1 dB of the floor (10: SIREN on tetris, synthetic:broadband, Eqn 5 high tones, Fig 1 S2/S3/S5) was
-flagged at epoch 40 with onset 20; none of the 18 SIREN^2 / gt_bach / low-frequency runs was flagged.
-Two border runs (SIREN on broadband targets cut at 0.05 and 0.08 x Nyquist) were flagged at epoch 40
-and escaped the floor at epochs 210 and 330.
-
-The state machine lives in :mod:`spectral_probe.bottleneck.detector`, the indicator functions in
-:mod:`spectral_probe.bottleneck.indicators`; this module holds the training callback and run-file helpers.
+Validation (benchmarks/README.md): with the trend tests, ``--early-stop`` stops none of the recorded
+calibration runs that left the floor (quick preset, six real clips at three offsets, synthetic targets;
+SIREN, SIREN^2 and FINER) and every frozen one at epoch 80; one stuck run that crept up by 0.07 dB in
+500 epochs (SIREN on chopin.wav at offset 65536) is left ``at risk``.  Without the trend tests the
+detector stopped 6 of the 41 tuning runs that crossed the 1 dB line later (chopin.wav: SIREN and FINER
+flagged at epoch 70, over the line at 468 and 153).
 """
 
 from __future__ import annotations
@@ -96,17 +105,34 @@ class BottleneckWarning(UserWarning):
 
 # --------------------------------------------------------------------------- suggestion
 def winner_suggestion(target, model_config: Mapping | None = None) -> str:
-    """WINNER scales (Eqn 11) from the target's psi, with ``s0`` scaled by ``N / 150000`` for 1-D crops."""
-    from ..training.presets import PAPER_AUDIO_SAMPLES
+    """What to try when a run is at risk or in the bottleneck; never the run's own settings.
+
+    WINNER scales (Eqn 11) from the target's psi, with ``s0`` scaled by ``N / 150000`` for 1-D crops.
+    A SIREN^2 run that already uses them (to 0.1 %) is told what is left (the scales leave nothing to
+    change); another model with a lower first-layer omega than the paper preset's (Sec 5.1, 30 x 100 x
+    N / 150000 on 1-D targets) is also pointed to that omega.  Empty when nothing is left to suggest.
+    """
+    from ..training.presets import FIRST_OMEGA_SCALE, PAPER_AUDIO_SAMPLES
 
     psi = target.psi()
     s0, s1 = target.winner_scales()
-    scale = target.n / PAPER_AUDIO_SAMPLES if target.spatial_dims == 1 else 1.0
-    text = (f"train siren2 (WINNER) with s0={s0 * scale:.4g}, s1={s1:.4g} (Eqn 11 from psi={psi:.4f}"
-            + (f", s0 x N/{PAPER_AUDIO_SAMPLES}" if scale != 1.0 else "") + ")")
+    one_d = target.spatial_dims == 1
+    scale = target.n / PAPER_AUDIO_SAMPLES if one_d else 1.0
+    s0 *= scale
+    source = f"Eqn 11 from psi={psi:.4f}" + (f", s0 x N/{PAPER_AUDIO_SAMPLES}" if scale != 1.0 else "")
     current = dict(model_config or {})
     if "s0" in current:
-        text += f"; this run uses s0={float(current['s0']):.4g}, s1={float(current.get('s1', 0)):.4g}"
+        run_s0, run_s1 = float(current["s0"]), float(current.get("s1", 0.0))
+        if math.isclose(run_s0, s0, rel_tol=1e-3) and math.isclose(run_s1, s1, rel_tol=1e-3):
+            return (f"this run already uses the WINNER scales of Eqn 11 (s0={s0:.4g}, s1={s1:.4g}): nothing to "
+                    "change there; what is left is more epochs or a larger learning rate")
+        return f"train siren2 (WINNER) with s0={s0:.4g}, s1={s1:.4g} ({source}) instead of s0={run_s0:.4g}, s1={run_s1:.4g}"
+    text = f"train siren2 (WINNER) with s0={s0:.4g}, s1={s1:.4g} ({source})"
+    omega = current.get("first_omega")
+    paper = 30.0 * FIRST_OMEGA_SCALE * scale
+    if one_d and isinstance(omega, (int, float)) and omega < 0.999 * paper:
+        text += (f", or a first-layer omega of {paper:.4g} (the paper preset's 30 x 100 x N/{PAPER_AUDIO_SAMPLES}, "
+                 f"Sec 5.1) instead of {float(omega):.4g}")
     return text
 
 
@@ -273,10 +299,9 @@ def detector_settings(attrs: Mapping) -> dict:
     attrs = dict(attrs)
     raw = attrs.get("thresholds", "{}")
     stored = json.loads(raw) if isinstance(raw, str) else dict(raw)
-    stored.pop("explained_max", None)
     band = attrs.get("target_band", "[]")
     band = json.loads(band) if isinstance(band, str) else [float(b) for b in np.atleast_1d(band)]
-    return {"thresholds": Thresholds(**stored), "undecidable": str(attrs.get("undecidable", "")) or None,
+    return {"thresholds": Thresholds.from_dict(stored), "undecidable": str(attrs.get("undecidable", "")) or None,
             "suggestion": str(attrs.get("suggestion", "")), "band": band or None,
             "horizon": int(attrs["epochs"]) if "epochs" in attrs else None}
 

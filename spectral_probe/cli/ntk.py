@@ -148,7 +148,7 @@ def _model_and_grid(opts: dict):
         overrides = {**_omega_kwargs(name, opts["omega0"], model_parameters(name)), **extra}
         spec, target = make_run(name, opts["target"], opts["preset"] or "quick", s0=opts["s0"], s1=opts["s1"],
                                 width=opts["width"], depth=opts["depth"], num_samples=opts["num_samples"],
-                                offset=opts["offset"], seed=opts["seed"], **overrides)
+                                offset=opts["offset"] or 0, seed=opts["seed"], **overrides)
         if target.channels != 1 and opts["forecast"]:
             raise ValueError(f"--forecast handles single-channel targets; {target.name!r} has {target.channels}")
         model = build_model(name, seed=opts["seed"], device=dev, dtype=dtype, **spec.model_kwargs)
@@ -178,7 +178,7 @@ def _model_and_grid(opts: dict):
             raise ValueError("--model siren2 needs its WINNER noise scales: give --s0 and --s1, or --target "
                              "FILE|synthetic:... to derive them from the target's psi (Eqn 11); "
                              "--model siren is the noise-free baseline")
-    if opts["preset"] is not None or opts["num_samples"] is not None or opts["offset"]:
+    if opts["preset"] is not None or opts["num_samples"] is not None or opts["offset"] is not None:
         raise ValueError("--preset, --num-samples and --offset apply with --target")
     grid = parse_grid(opts["grid"])
     if grid is not None and opts["n"] is not None:
@@ -205,21 +205,23 @@ def _model_and_grid(opts: dict):
 
 def _saved_state(opts: dict, dev, dtype):
     """Model and grid of ``--run RUN.h5 --step S``: a checkpointed state on the target it was trained on."""
-    from ..training.posthoc import load_model, run_target
+    from ..training.posthoc import load_model, run_points, run_target
     from ..store import read_config
 
-    given = [o for o, v in (("--target", opts["target"]), ("--n", opts["n"]), ("--grid", opts["grid"]),
+    given = [o for o, v in (("--target", opts["target"]), ("--grid", opts["grid"]),
                             ("--s0", opts["s0"]), ("--s1", opts["s1"]), ("--width", opts["width"]),
                             ("--depth", opts["depth"]), ("--omega0", opts["omega0"]), ("--preset", opts["preset"]),
                             ("--num-samples", opts["num_samples"]), ("--param", opts["params"] or None))
              if v is not None]
     if given:
-        raise ValueError(f"--run takes the model and grid from the run file; drop {', '.join(given)}")
+        raise ValueError(f"--run takes the model and grid from the run file (--n and --offset choose a subset "
+                         f"of its grid); drop {', '.join(given)}")
     if opts["forecast"] is not None:
         raise ValueError("--forecast follows training from initialisation; with --run, use "
                          "`spectral-probe train --resume` or NTKSnapshot(forecast=...) instead")
-    model = load_model(opts["run_path"], opts["run_step"], device=dev, dtype=dtype)
     target = run_target(opts["run_path"])
+    coords, target, points = run_points(target, opts["n"], opts["offset"], device=dev, dtype=dtype)
+    model = load_model(opts["run_path"], opts["run_step"], device=dev, dtype=dtype)
     config = read_config(opts["run_path"])
     step = int(model.loaded_step)
     name = config.get("model", "?")
@@ -232,10 +234,11 @@ def _saved_state(opts: dict, dev, dtype):
     desc = [f"model {name} {kw.get('depth', '?')}x{kw.get('width', '?')}" + (f" [{_fmt(kw)}]" if _fmt(kw) else "")
             + f", state at step {step} of run file {opts['run_path']} (--step {opts['run_step']})",
             _scales_line(name, scales) if scales or name != "siren2" else "WINNER scales: see the run's configuration",
-            f"grid: target {target.name}, {shape} samples, {target.channels} channel(s)"]
-    out_config = {"model": name, "model_kwargs": kw, "run": str(opts["run_path"]), "step": step}
+            f"grid: target {target.name}, {shape} samples, {target.channels} channel(s): {points}"]
+    out_config = {"model": name, "model_kwargs": kw, "run": str(opts["run_path"]), "step": step, "points": points,
+                  **({"subset": target.meta["subset"]} if "subset" in target.meta else {})}
     setup = ModelSetup(target.grid_shape, scales, desc, None, out_config, target.sample_rate)
-    return model, target.coords(device=dev, dtype=dtype), target.to(dev), setup
+    return model, coords, target.to(dev), setup
 
 
 def _check_options(opts: dict) -> None:
@@ -292,10 +295,13 @@ def _calibrated_scale(model, target, setup, calibrate, optimizer, measure):
 @click.option("--preset", default=None, type=click.Choice(["quick", "paper"]),
               help="With --target: the training preset the model follows (default quick).")
 @click.option("--num-samples", type=int, default=None, help="With --target: samples of a 1-D target.")
-@click.option("--offset", type=int, default=0, help="With --target: first sample of a 1-D crop.")
+@click.option("--offset", type=int, default=None,
+              help="With --target: first sample of a 1-D crop [default: 0]; with --run --n: first sample of a window.")
 @click.option("--s0", type=float, default=None, help="WINNER layer-1 noise scale (siren2).")
 @click.option("--s1", type=float, default=None, help="WINNER layer-2 noise scale (siren2).")
-@click.option("--n", "n", type=int, default=None, help="Without --target: grid points on [-1, 1] [default: 1024].")
+@click.option("--n", "n", type=int, default=None,
+              help="Without --target: grid points on [-1, 1] [default: 1024]; with --run: that many of the "
+                   "run's samples, evenly spaced (or a window from --offset).")
 @click.option("--grid", default=None, metavar="HxW", help="Without --target: a 2-D grid on [-1, 1]^2.")
 @click.option("--width", type=int, default=None, help="Hidden width [default: 256, or the preset's].")
 @click.option("--depth", type=int, default=None, help="Hidden layers [default: 4, or the preset's].")
@@ -332,7 +338,7 @@ def _calibrated_scale(model, target, setup, calibrate, optimizer, measure):
 @click.option("--run", "run_path", type=click.Path(dir_okay=False), default=None,
               help="Analyse a saved state of this run file (its model and grid) instead of a fresh model.")
 @click.option("--step", "run_step", default="last", show_default=True,
-              help="With --run: a checkpoint step, 'best' or 'last'.")
+              help="With --run: a checkpoint step (0: the initial state), 'best' or 'last'.")
 def ntk(**opts):
     """Empirical NTK of a model (at initialisation, or a run file's saved state): eigenvalues, S(k), forecast."""
     _check_options(opts)

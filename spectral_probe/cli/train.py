@@ -235,6 +235,8 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
 
         tensorboard_ready(tensorboard_dir, append=resume)
     spec, target = build_run(**options, progress=progress)
+    if watch or early_stop:
+        _check_watch_cadence(watch_every, spec.train.epochs, early_stop)
     click.echo(describe_run(spec, target))
     probes = make_probes(probe_every, ntk_every, watch_every if watch or early_stop else None, early_stop)
     callbacks = []
@@ -264,6 +266,24 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
         from ..monitor.tensorboard import view_hint
 
         click.echo(f"wrote TensorBoard events to {tensorboard_dir} ({view_hint(tensorboard_dir)})")
+
+
+def _check_watch_cadence(every: int, epochs: int, early_stop: bool) -> None:
+    """One line when the watch cannot judge the run: ``--watch-every`` beyond the epochs; a note when the run
+    ends before the earliest bottleneck flag (``--early-stop`` can then never act)."""
+    option = "--early-stop" if early_stop else "--watch"
+    if every > epochs:
+        raise ValueError(f"--watch-every {every} is larger than the run's {epochs} epochs: {option} would check only "
+                         f"the initial state; use a --watch-every below {epochs} (default 10)")
+    from ..bottleneck import Thresholds
+
+    t = Thresholds()
+    first = t.warmup + t.trend_window
+    first = -(-first // every) * every + (t.patience - 1) * every       # first due check, then the streak
+    if early_stop and first >= epochs:
+        click.echo(f"note: --early-stop can act from epoch {first} on (warm-up {t.warmup} + trend window "
+                   f"{t.trend_window} epochs, then {t.patience} checks every {every}); this run has {epochs} epochs",
+                   err=True)
 
 
 def _verdict(result) -> str:

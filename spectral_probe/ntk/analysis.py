@@ -13,6 +13,7 @@ from .empirical import Implementation, check_inputs, check_parameters, count_par
     empirical_ntk, prepare_tensors, resolve_implementation
 from .memory import check_memory
 from .operator import ntk_operator, spectrum_from_operator
+from .parallel import cpu_guard
 from .spectrum import high_frequency_share, spectrum_from_eigenpairs
 from .spectrum2d import check_grid, high_frequency_share_2d, spectrum2d_from_eigenpairs
 from .spectrum_factors import FactorSpectrum, spectrum_from_factors
@@ -149,6 +150,11 @@ def spectrum_without_kernel(
         ``dropped_mass = 0``.
     """
     check_inputs(x, "x")
+    with cpu_guard(x.device):       # one thread (and one FFT worker) on a busy CPU, for the whole call
+        return _spectrum_without_kernel(model, x, rtol, dtype, chunk_size, grid_shape, implementation)
+
+
+def _spectrum_without_kernel(model, x, rtol, dtype, chunk_size, grid_shape, implementation) -> FactorSpectrum:
     check_parameters(model)
     grid = resolve_grid(grid_shape, x.shape[0])
     impl = resolve_implementation(model, implementation)

@@ -86,11 +86,13 @@ def check_parameters(model: nn.Module) -> None:
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameter; the NTK is zero")
-    flat = torch.cat([torch.view_as_real(p.detach()).reshape(-1) if p.is_complex() else p.detach().reshape(-1)
-                      for _, p in trainable if p.is_floating_point() or p.is_complex()]) \
-        if len({p.device for _, p in trainable}) == 1 else None
-    if flat is not None and bool(torch.isfinite(flat).all()):
-        return                                     # one check instead of one per parameter
+    tensors = [torch.view_as_real(p.detach()) if p.is_complex() else p.detach()
+               for _, p in trainable if p.is_floating_point() or p.is_complex()]
+    if tensors and len({t.device for t in tensors}) == 1 and len({t.dtype for t in tensors}) == 1:
+        # one fused pass and one host sync, no copy: a NaN or inf entry makes its norm non-finite (a huge
+        # finite one may overflow the norm too; the exact per-parameter check below then decides)
+        if bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all()):
+            return
     for name, p in trainable:
         if not torch.isfinite(p.detach()).all():
             raise ValueError(f"parameter {name!r} contains NaN or infinite values; "
@@ -260,7 +262,20 @@ def empirical_ntk(
     DenseKernelTooLarge
         (a ``ValueError``) when the kernel or Jacobians would not fit; the
         message gives the size and names the matrix-free route.
+
+    Notes
+    -----
+    The whole call, checks and casts included, runs under one thread-count decision
+    (:func:`~spectral_probe.ntk.parallel.cpu_guard`: one intra-op thread on a busy CPU).  At small
+    ``N`` the checks alone (a ``cat`` and ``isfinite`` over every parameter) cost tens of
+    milliseconds in a two-thread parallel region whose second thread another process holds.
     """
+    with cpu_guard(getattr(x1, "device", None)):
+        return _empirical_ntk(model, x1, x2, implementation, trace_outputs, chunk_size, dtype, per_layer,
+                              max_bytes)
+
+
+def _empirical_ntk(model, x1, x2, implementation, trace_outputs, chunk_size, dtype, per_layer, max_bytes):
     check_inputs(x1, "x1")
     if x2 is not None:
         check_inputs(x2, "x2")
@@ -313,12 +328,11 @@ def _structured(model, x1, x2, params, others, dtype, trace_outputs, chunk_size,
     copies = len(structured_layers(model)) + 1 if per_layer else (1 if trace_outputs else 3)
     check_memory(kernel_bytes * copies, f"a dense {n1}x{n2} {_name(dtype)} NTK", device=x1.device,
                  max_bytes=max_bytes)
-    with cpu_guard(x1.device):     # one thread-count decision for capture and kernel (capture pauses hooks)
-        own = all(p.dtype == params[n].dtype and p.device == params[n].device
-                  for n, p in model.named_parameters() if p.requires_grad)
-        tensors = None if own else {**params, **others}   # no copy when nothing is cast
-        f1 = capture_factors(model, x1, tensors, chunk_size)
-        f2 = None if x2 is None else capture_factors(model, x2, tensors, chunk_size)
-        if per_layer:
-            return structured_kernels(f1, f2, trace_outputs)
-        return structured_kernel_sum(f1, f2, trace_outputs)
+    own = all(p.dtype == params[n].dtype and p.device == params[n].device   # (capture pauses hooks)
+              for n, p in model.named_parameters() if p.requires_grad)
+    tensors = None if own else {**params, **others}   # no copy when nothing is cast
+    f1 = capture_factors(model, x1, tensors, chunk_size)
+    f2 = None if x2 is None else capture_factors(model, x2, tensors, chunk_size)
+    if per_layer:
+        return structured_kernels(f1, f2, trace_outputs)
+    return structured_kernel_sum(f1, f2, trace_outputs)

@@ -225,7 +225,8 @@ def spectrum_from_factors(
     block
         Rows per FFT batch.
     workers
-        FFT threads on CPU (default ``torch.get_num_threads()``).
+        FFT threads on CPU (default ``torch.get_num_threads()``; 1 under
+        :func:`~spectral_probe.ntk.parallel.cpu_guard` on a busy machine).
     grid_shape
         ``None`` or ``(N,)``: 1-D grid, one-sided result ``(N // 2 + 1,)``.
         ``(H, W)``: samples are the row-major flattening of an ``H x W`` grid;

@@ -232,8 +232,8 @@ def _capture_chunk(model, recorder, tensors, x):
         grads.append(full)
     gs = []
     for i, z in enumerate(zs):
-        g = [gc[i] if gc[i] is not None else torch.zeros_like(z) for gc in grads]
-        gs.append(torch.stack([t.detach() for t in g]))
+        g = [(gc[i] if gc[i] is not None else torch.zeros_like(z)).detach() for gc in grads]
+        gs.append(g[0].unsqueeze(0) if len(g) == 1 else torch.stack(g))     # one output: a view, no copy
     return [rec["in"][i] for i in range(len(layers))], gs
 
 

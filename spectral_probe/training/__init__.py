@@ -11,7 +11,7 @@ One module per concern:
 ``checkpoint``    the training state as a run-file row: :class:`Checkpointer`, :func:`read_checkpoint`
 ``resume``        continuing a run file from its last checkpoint (:func:`plan_resume`)
 ``interrupts``    SIGINT/SIGTERM during a fit: :class:`InterruptGuard`, :class:`RunInterrupted`
-``posthoc``       a run file's model and target back: :func:`load_model`, :func:`run_target`
+``posthoc``       a run file's model and target back: :func:`load_model`, :func:`run_target`, :func:`run_points`
 ``batched``       K models of one shape trained as one: :func:`fit_batched`
 ``batched_state`` a batch's training state in a file, to stop and continue it: :class:`BatchedCheckpoint`
 ``accel``         GPU options of :func:`fit`: CUDA graphs (:class:`GraphedEpoch`), float32 precision
@@ -38,7 +38,7 @@ _API: dict[str, str] = {
     **dict.fromkeys(["Checkpointer", "Checkpoint", "read_checkpoint", "checkpoint_steps"], "checkpoint"),
     **dict.fromkeys(["ResumePoint", "plan_resume"], "resume"),
     **dict.fromkeys(["InterruptGuard", "RunInterrupted"], "interrupts"),
-    **dict.fromkeys(["load_model", "run_target"], "posthoc"),
+    **dict.fromkeys(["load_model", "run_target", "run_points", "initial_checkpoint"], "posthoc"),
     **dict.fromkeys(["fit_batched", "batch_key", "BatchedImplementation"], "batched"),
     **dict.fromkeys(["BatchedCheckpoint"], "batched_state"),
     **dict.fromkeys(["GraphedEpoch", "float32_matmul"], "accel"),
@@ -58,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from .interrupts import InterruptGuard, RunInterrupted
     from .loop import (Callback, Deadline, FitResult, TrainConfig, TrainState, auto_batch_size, fit,
                        full_batch_bytes, mse_loss, psnr_from_mse, train_step)
-    from .posthoc import load_model, run_target
+    from .posthoc import initial_checkpoint, load_model, run_points, run_target
     from .presets import PRESETS, Preset, RunSpec, estimated_seconds, list_presets, make_run
     from .recorder import PredictionRecorder, TrainingRecorder
     from .resume import ResumePoint, plan_resume

@@ -1,7 +1,10 @@
 """Checkpoints of a fit in its run file: everything needed to continue it bit for bit, or to analyse it later.
 
 A checkpoint at step ``s`` is the state after ``s`` updates, saved at the end of epoch
-``s - 1`` (after the scheduler's step), all parts together:
+``s - 1`` (after the scheduler's step), all parts together.  A fresh fit also saves step 0,
+the initial state, before its first update (the reference of every post-hoc comparison
+with initialisation; its optimizer is marked ``optimizer_fresh``: Adam has no moments yet).
+Every checkpoint holds:
 
 * the model's ``state_dict`` (parameters and buffers);
 * the optimizer's state tensors (Adam: ``step``, ``exp_avg``, ``exp_avg_sq``) and param groups;
@@ -192,6 +195,8 @@ def capture_state(state: TrainState, step: int, *, wall_time: float = math.nan,
     meta: dict = {"step": int(step), "wall_time": float(wall_time)}
     for key, t in state.model.state_dict().items():
         tensors[f"model/{key}"] = t
+    if not state.optimizer.state:
+        meta["optimizer_fresh"] = True     # the moments below are a layout placeholder, not the state
     opt_tensors, opt_meta = optimizer_entries(_optimizer_state_dict(state.optimizer))
     tensors.update(opt_tensors)
     meta.update(opt_meta)
@@ -245,6 +250,8 @@ def optimizer_state(arrays: Mapping[str, np.ndarray], meta: dict, tensor) -> dic
     for name, value in meta.get("optimizer_values", {}).items():
         index, key = name.split("/", 1)
         state.setdefault(int(index), {})[key] = value
+    if meta.get("optimizer_fresh"):        # before the first update: the entries are layout placeholders
+        state = {}
     return {"state": state, "param_groups": meta["optimizer_groups"]}
 
 
@@ -298,7 +305,8 @@ def default_checkpoint_every(epochs: int, record_every: int = 50) -> int:
 
 # --------------------------------------------------------------------------- callback
 class Checkpointer(Callback):
-    """Save the training state every ``every`` epochs, at the last epoch, and when the fit stops early.
+    """Save the training state at step 0 (a fresh fit's initial state, before its first update), every
+    ``every`` epochs, at the last epoch, and when the fit stops early.
 
     Put it after every other callback: it runs in ``on_epoch_end`` and must see
     stop requests made in that epoch.  Before a row is appended the writer's
@@ -340,6 +348,10 @@ class Checkpointer(Callback):
     @property
     def bytes_per_checkpoint(self) -> int:
         return self.layout.nbytes if self.layout is not None else 0
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        if state.start_epoch == 0 and completed_epochs(state) == 0:
+            self.save(state, 0)            # the initial state (a resumed fit already has it, or never will)
 
     def on_epoch_end(self, state: TrainState) -> None:
         step = completed_epochs(state)

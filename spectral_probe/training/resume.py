@@ -78,7 +78,7 @@ class ResumePoint:
 
     def line(self) -> str:
         if self.checkpoint is None:
-            return f"resuming '{self.path}' from the start (it holds no usable checkpoint)"
+            return f"resuming '{self.path}' from the start (it holds no usable checkpoint after the initial state)"
         return (f"resuming '{self.path}' at epoch {self.step} (its last checkpoint; rows after it are recomputed)")
 
 
@@ -119,7 +119,9 @@ def plan_resume(path: str | os.PathLike, config: dict | None = None, *, may_chan
     groups = {name: node.to_dataset() for name, node in tree.children.items()}
     steps = checkpoint_steps(path)
     covered = _leading_steps(groups[scalars]) if scalars in groups and "step" in groups[scalars].dims else None
-    usable = [int(s) for s in steps if covered is None or s <= covered]
+    # step 0 (the initial state) is where a fresh fit starts anyway: starting afresh is exact and replays
+    # the probes' step-0 rows from the same random states, so only later checkpoints are resume points
+    usable = [int(s) for s in steps if s > 0 and (covered is None or s <= covered)]
     start = max(usable) if usable else 0
     checkpoint = read_checkpoint(path, start) if usable else None
     previous = {}
