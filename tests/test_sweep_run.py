@@ -176,3 +176,12 @@ def test_run_one_skips_a_complete_file(tmp_path):
     assert cfg["model_kwargs"]["width"] == 16 and cfg["train"]["lr"] == 1e-3
     attrs = open_run(task.path).attrs
     assert attrs["sweep_run_id"] == task.run_id and json.loads(attrs["sweep_params"]) == task.params
+
+
+def test_a_deep_traceback_keeps_its_first_line_and_its_tail():
+    from spectral_probe.sweep.unit import TRACEBACK_LINES, trim_traceback
+    tb = "Traceback (most recent call last):\n" + "".join(f"  frame {i}\n" for i in range(60)) + "OSError: boom\n"
+    kept = trim_traceback(tb).splitlines()
+    assert len(kept) == TRACEBACK_LINES and kept[0].startswith("Traceback") and kept[-1] == "OSError: boom"
+    assert kept[1] == f"  ... ({62 - (TRACEBACK_LINES - 2) - 1} lines left out)" and kept[-2] == "  frame 59"
+    assert trim_traceback("Traceback\n  a\nE: x") == "Traceback\n  a\nE: x"

@@ -91,11 +91,21 @@ def failure_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.stem + ".error.json")
 
 
+def trim_traceback(tb: str, lines: int = TRACEBACK_LINES) -> str:
+    """At most ``lines`` lines of ``tb``: its first line (``Traceback ...``), a count of the lines left
+    out, and the tail (where it failed). A deep stack (long data paths, nested calls) keeps both ends."""
+    rows = tb.rstrip().splitlines()
+    if len(rows) <= lines:
+        return "\n".join(rows)
+    tail = rows[-(lines - 2):]
+    return "\n".join([rows[0], f"  ... ({len(rows) - len(tail) - 1} lines left out)", *tail])
+
+
 def record_failure(task: RunTask, error: BaseException | str, tb: str = "") -> dict:
     """Write the failure record of ``task`` (atomically) and return it."""
     message = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     record = {"run_id": task.run_id, "status": "failed", "error": " ".join(message.split()) or "unknown error",
-              "traceback": "\n".join(tb.rstrip().splitlines()[-TRACEBACK_LINES:]), "params": task.params,
+              "traceback": trim_traceback(tb), "params": task.params,
               "host": socket.gethostname(), "pid": os.getpid(),
               "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     dest = failure_path(task.path)
