@@ -33,7 +33,7 @@ def test_models_lists_registry():
     (["--s1", "nan"], "s1 must be a finite number >= 0"),
     (["--width", "0"], "width must be a positive integer"),
     (["--depth", "0"], "depth must be a positive integer"),
-    (["--param", "bogus=1"], "takes no argument"),
+    (["--set", "bogus=1"], "takes no argument"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):
     res = run("train", "--no-progress", "--epochs", "1", *args)
@@ -65,13 +65,13 @@ def test_module_entry_point():
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--param", "s0=10", "--s0", "3"], "conflicting values for s0: --s0 3.0 and --param s0=10; give one"),
-    (["--model", "siren", "--first-omega", "100", "--param", "first_omega=3000"],
-     "conflicting values for first_omega: --first-omega 100.0 and --param first_omega=3000"),
-    (["--model", "gauss", "--param", "sigma=abc"], "--param sigma=abc: sigma must be a number"),
-    (["--param", "width=6.5"], "--param width=6.5: width must be an integer"),
-    (["--param", "epochs=5"], "--param epochs=5: not a model argument; use --epochs"),
-    (["--param", "in_features=2"], "--param in_features=2: set by the target's dimensions"),
+    (["--set", "s0=10", "--s0", "3"], "conflicting values for s0: --s0 3.0 and --set s0=10; give one"),
+    (["--model", "siren", "--first-omega", "100", "--set", "first_omega=3000"],
+     "conflicting values for first_omega: --first-omega 100.0 and --set first_omega=3000"),
+    (["--model", "gauss", "--set", "sigma=abc"], "--set sigma=abc: sigma must be a number"),
+    (["--set", "width=6.5"], "--set width=6.5: width must be an integer"),
+    (["--set", "epochs=5"], "--set epochs=5: not a model argument; use --epochs"),
+    (["--set", "in_features=2"], "--set in_features=2: set by the target's dimensions"),
     (["--model", "siren", "--num-samples", "0"], "--num-samples must be a positive integer"),
     (["--offset", "-3"], "--offset must be a non-negative integer"),
     (["--device", "cpu:7"], "device 'cpu:7' does not exist"),
@@ -84,9 +84,9 @@ def test_more_bad_input_before_any_compute(args, message):
     assert "target " not in res.output                  # refused before the target was loaded
 
 
-def test_param_may_name_an_option():
+def test_set_may_name_an_option():
     res = run("train", "--model", "siren2", "--target", "synthetic:high", "--epochs", "1", "--no-progress",
-              "--device", "cpu", "--param", "s0=10", "--param", "width=16", "--depth", "2", "--s1", "0.5")
+              "--device", "cpu", "--set", "s0=10", "--set", "width=16", "--depth", "2", "--s1", "0.5")
     assert res.exit_code == 0, res.output
     assert "model siren2 2x16 [" in res.output and "s0=10" in res.output
 
@@ -102,7 +102,7 @@ def test_output_paths_are_checked_first(tmp_path):
     assert res.exit_code == 2 and "choose one" in res.output
     res = run("figure", "3", "--preset", "test", "--out", str(afile / "sub"))
     assert res.exit_code == 2 and "is a file, not a folder" in res.output and "figure 3 (" not in res.output
-    res = run("figure", "6", "--preset", "test", "--size", "offset=abc", "--out", str(tmp_path / "figs"))
-    assert res.exit_code == 2 and "--size offset=abc: offset must be an integer" in res.output
-    res = run("watch", str(afile), "--once", "--plot", str(afile / "p.png"))
+    res = run("figure", "6", "--preset", "test", "--set", "offset=abc", "--out", str(tmp_path / "figs"))
+    assert res.exit_code == 2 and "--set offset=abc: offset must be an integer" in res.output
+    res = run("watch", "--run", str(afile), "--once", "--plot", str(afile / "p.png"))
     assert res.exit_code == 2 and "is a file, not a folder" in res.output

@@ -17,7 +17,7 @@ def _run(*args):
 
 def test_dense_run_writes_xarray_readable_file(tmp_path):
     out, png = tmp_path / "ntk.h5", tmp_path / "ntk.png"
-    res = _run("--model", "siren2", "--s0", "10", "--s1", "0.5", "--n", "96", "--width", "16",
+    res = _run("--model", "siren2", "--s0", "10", "--s1", "0.5", "--num-samples", "96", "--width", "16",
                "--depth", "2", "--out", str(out), "--plot", str(png))
     assert res.exit_code == 0, res.output
     assert "N = 96 (1-D grid), parameters = 321, implementation = structured" in res.output
@@ -36,16 +36,16 @@ def test_dense_run_writes_xarray_readable_file(tmp_path):
     again = read_dataset(out)
     assert again["x"].dims == ("sample", "in_dim") and "x" in again.coords
     assert np.allclose(again["omega"].values, 2 * np.pi * np.arange(49) / 96)
-    res = _run("--model", "siren", "--n", "8", "--width", "4", "--out", str(out))
+    res = _run("--model", "siren", "--num-samples", "8", "--width", "4", "--out", str(out))
     assert res.exit_code == 2
     assert res.output.strip() == f"error: --out file '{out}' exists; pass --overwrite to replace it"
-    assert _run("--model", "siren", "--n", "8", "--width", "4", "--out", str(out), "--overwrite").exit_code == 0
+    assert _run("--model", "siren", "--num-samples", "8", "--width", "4", "--out", str(out), "--overwrite").exit_code == 0
     assert read_dataset(out).sizes["sample"] == 8
 
 
 def test_matrix_free_run_agrees_with_dense(tmp_path):
     dense, free = tmp_path / "d.h5", tmp_path / "f.h5"
-    common = ["--model", "siren", "--n", "128", "--width", "16", "--depth", "2", "--dtype", "float64"]
+    common = ["--model", "siren", "--num-samples", "128", "--width", "16", "--depth", "2", "--dtype", "float64"]
     assert _run(*common, "--out", str(dense)).exit_code == 0
     res = _run(*common, "--top-k", "6", "--out", str(free))
     assert res.exit_code == 0, res.output
@@ -60,18 +60,19 @@ def test_matrix_free_run_agrees_with_dense(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--model", "foo"], "unknown model 'foo'"),
-    (["--n", "0"], "--n must be a positive integer"),
+    (["--num-samples", "0"], "--num-samples must be a positive integer"),
     ([], "--model siren2 needs its WINNER noise scales: give --s0 and --s1, or --target"),
     (["--s0", "3"], "--model siren2 needs its WINNER noise scales"),
-    (["--model", "siren", "--target", "synthetic:low", "--n", "64"], "--n/--grid set the grid when there is no target"),
+    (["--model", "siren", "--target", "synthetic:low", "--grid-shape", "8x8"],
+     "--grid-shape sets the grid when there is no target"),
     (["--model", "siren", "--forecast", "10"], "--forecast needs --target"),
     (["--model", "siren", "--save-eigenvectors", "3"], "add --out FILE.h5"),
     (["--model", "siren", "--plot", "/nonexistent-dir/x.png"], "does not exist; create it first"),
     (["--model", "siren", "--cut", "1.5"], "--cut must be <= 1"),
     (["--width", "-4"], "--width must be a positive integer"),
     (["--model", "siren", "--s0", "3"], "takes no argument 's0'"),
-    (["--model", "siren", "--n", "400000", "--dense"], "use the matrix-free route"),
-    (["--model", "relu_pe", "--omega0", "10"], "has no omega parameter"),
+    (["--model", "siren", "--num-samples", "400000", "--dense"], "use the matrix-free route"),
+    (["--model", "relu_pe", "--first-omega", "10"], "takes no argument 'first_omega'"),
     (["--s0", "nan", "--s1", "1"], "s0"),
     (["--model", "siren", "--rtol", "1e-3"], "add --top-k K"),
     (["--model", "siren", "--top-k", "4", "--rtol", "-1"], "--rtol must be >= 0"),
@@ -99,7 +100,7 @@ def test_nan_parameters_message(monkeypatch):
     import spectral_probe.models as models
 
     monkeypatch.setattr(models, "build_model", poisoned)
-    res = _run("--model", "siren", "--n", "16", "--width", "8")
+    res = _run("--model", "siren", "--num-samples", "16", "--width", "8")
     assert res.exit_code == 2
     assert res.output.strip() == ("error: parameter 'head.weight' contains NaN or infinite values; "
                                   "the NTK is undefined (re-initialise or restore a finite checkpoint)")
@@ -119,17 +120,17 @@ def test_paths_are_checked_before_computing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ntk, "analyze_ntk", boom)
     (tmp_path / "f").write_text("x")
-    res = _run("--model", "siren", "--n", "8", "--out", str(tmp_path / "f" / "x.h5"))
+    res = _run("--model", "siren", "--num-samples", "8", "--out", str(tmp_path / "f" / "x.h5"))
     assert res.exit_code == 2 and "is a file, not a folder" in res.output
 
 
 def test_nothing_saved_message_and_eigenvectors(tmp_path):
-    res = _run("--model", "siren", "--n", "40", "--width", "8", "--depth", "2")
+    res = _run("--model", "siren", "--num-samples", "40", "--width", "8", "--depth", "2")
     assert res.exit_code == 0, res.output
     assert "nothing saved: add --out FILE.h5" in res.output
     assert "WINNER scales: none (siren has no weight noise)" in res.output
     out = tmp_path / "e.h5"
-    res = _run("--model", "siren", "--n", "40", "--width", "8", "--depth", "2", "--dtype", "float64",
+    res = _run("--model", "siren", "--num-samples", "40", "--width", "8", "--depth", "2", "--dtype", "float64",
                "--out", str(out), "--save-eigenvectors", "3")
     assert res.exit_code == 0, res.output
     ds = xr.open_dataset(out, engine="h5netcdf", group="ntk").load()
@@ -139,7 +140,7 @@ def test_nothing_saved_message_and_eigenvectors(tmp_path):
     for i in range(3):   # eigenvectors of the stored kernel with the stored eigenvalues
         assert np.allclose(theta @ vec.values[i], ds["eigenvalues"].values[i] * vec.values[i],
                            atol=1e-8 * ds["eigenvalues"].values[0])
-    res = _run("--model", "siren", "--n", "40", "--width", "8", "--top-k", "2", "--out", str(tmp_path / "f.h5"),
+    res = _run("--model", "siren", "--num-samples", "40", "--width", "8", "--top-k", "2", "--out", str(tmp_path / "f.h5"),
                "--save-eigenvectors", "3")
     assert res.exit_code == 2 and "exceeds the 2 eigenpairs computed (raise --top-k)" in res.output
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .options import LazyChoice
+from .options import (LazyChoice, command, device_option, overwrite_option, seed_option, set_option,
+                      threads_option)
 
 __all__ = ["figure", "human_seconds"]
 
@@ -49,22 +50,32 @@ def _describe_target(recipe, target, preset) -> str | None:
 
 
 def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
-    """``--size KEY=VALUE`` pairs -> per-figure overrides; a KEY no selected figure has is an error."""
+    """``--set KEY=VALUE`` pairs -> per-figure overrides; a KEY no selected figure has is an error."""
     from ..figures import figure_sizes
-    from .train import parse_params
+    from ..validation import check_value_types, parse_key_values
 
-    from ..validation import check_value_types
-
-    given = parse_params(pairs)
+    given = parse_key_values(pairs, "--set")
     for n in numbers:
         check_value_types({k: v for k, v in given.items() if k in figure_sizes(n, preset)},
-                          figure_sizes(n, preset), "--size")
+                          figure_sizes(n, preset), "--set")
     per_figure = {n: {k: v for k, v in given.items() if k in figure_sizes(n, preset)} for n in numbers}
     unused = sorted(set(given) - {k for o in per_figure.values() for k in o})
     if unused:
         valid = sorted({k for n in numbers for k in figure_sizes(n, preset)})
-        raise ValueError(f"--size {', '.join(unused)}: no selected figure has it; valid: {', '.join(valid)}")
+        raise ValueError(f"--set {', '.join(unused)}: no selected figure has it; valid: {', '.join(valid)}")
     return per_figure
+
+
+def _existing_outputs(numbers, out, formats) -> None:
+    """Refuse to replace figure files (``figN.h5`` and its images) already in ``out`` (``--overwrite`` replaces them)."""
+    from pathlib import Path
+
+    found = [str(Path(out) / f"fig{n}.{ext}") for n in numbers for ext in ("h5", *formats)
+             if (Path(out) / f"fig{n}.{ext}").exists()]
+    if found:
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        raise FileExistsError(f"figure file(s) {', '.join(found[:3])}{more} exist; pass --overwrite to replace them "
+                              "or choose another --out")
 
 
 def _check_files(files, echo) -> int:
@@ -87,9 +98,9 @@ def _check_files(files, echo) -> int:
     return worst
 
 
-@click.command()
+@command()
 @click.argument("which", nargs=-1, required=True)
-@click.option("--preset", default="quick", show_default=True, type=LazyChoice(_figure_presets),
+@click.option("--preset", default="quick", show_default=True, type=LazyChoice(_figure_presets, metavar="PRESET"),
               help="quick (CPU minutes), paper (the paper's sizes, GPU) or test (seconds, tiny).")
 @click.option("--target", default=None,
               help="Audio file for the tetris.wav figures (2, 3, 6, 14) and/or image for Fig 6; default: "
@@ -98,25 +109,25 @@ def _check_files(files, echo) -> int:
 @click.option("--out", default="figures", show_default=True, type=click.Path(file_okay=False),
               help="Folder for figN.png (and other formats) and the data figN.h5; for 'index', the folder whose "
                    "README.md is updated.")
+@overwrite_option("figN.h5 and figN.<format> in --out")
 @click.option("--format", "formats", default="png", show_default=True,
               help="Comma-separated image formats: png, pdf, svg.")
 @click.option("--dpi", type=click.IntRange(min=20), default=120, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-              help="torch CPU threads when the parts run in this process (--workers 1); 0 keeps torch's default.  "
-                   "Worker processes use one thread each.")
+@device_option()
+@seed_option()
+@threads_option("the parts when they run in this process (--workers 1)",
+                auto="0: automatic, torch's own setting is left as it is; worker processes use one thread each")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Processes that compute the figures' parts; 0: one per CPU on a CPU with the quick/test "
                    "presets, else 1.")
 @click.option("--parts-dir", default=None, type=click.Path(file_okay=False),
               help="Keep the figures' parts (figN.parts/) here; a later call resumes and reuses them "
                    "(default: a temporary folder).")
-@click.option("--size", "sizes", multiple=True, metavar="KEY=VALUE",
-              help="Override a size of the preset (spectral_probe/figures/sizes.py), e.g. --size offset=65536; "
-                   "applies to the selected figures that have KEY.")
+@set_option("Override a size of the preset (spectral_probe/figures/sizes.py), e.g. --set offset=65536; applies "
+            "to the selected figures that have KEY (repeatable).", old=("--size",))
 @click.option("--yes", is_flag=True, help="Run --preset paper on a CPU despite the estimated time.")
-def figure(which, preset, target, out, formats, dpi, device, seed, threads, workers, parts_dir, sizes, yes):
+def figure(which, preset, target, out, overwrite, formats, dpi, device, seed, threads, workers, parts_dir, params,
+           yes):
     """Regenerate paper figures: WHICH is any of 1 2 3 4 5 6 7 8 13 14, or all.
 
     Each figure's claims (the paper's words, checked on its data) are printed and stored in figN.h5.
@@ -146,11 +157,13 @@ def figure(which, preset, target, out, formats, dpi, device, seed, threads, work
 
     numbers = expand_figures(which)
     check_output_path(out, "--out", directory=True)
-    overrides = _size_overrides(numbers, preset, sizes)
+    overrides = _size_overrides(numbers, preset, params)
     fmts = tuple(f.strip().lower() for f in formats.split(",") if f.strip())
     bad = [f for f in fmts if f not in ("png", "pdf", "svg")]
     if bad or not fmts:
         raise ValueError(f"unknown --format {formats!r}; use png, pdf, svg or a comma-separated list")
+    if not overwrite:
+        _existing_outputs(numbers, out, fmts)
     dev = resolve_device(device)
     check_target_spec(target)
     _check_paper_on_cpu(numbers, preset, dev, yes)

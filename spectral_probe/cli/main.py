@@ -3,7 +3,8 @@
 Subcommands live in their own modules and are imported only when invoked, so
 ``spectral-probe --help`` stays fast.  User errors (``ValueError``,
 ``TypeError``, ``OSError``) become a one-line ``error: ...`` message and exit
-code 2; anything else is a bug and keeps its traceback.
+code 2, and so do click's usage errors (an unknown option, a bad value); anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +45,23 @@ class UserError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+def one_line_usage_error(exc: click.UsageError) -> click.ClickException:
+    """A click usage error (unknown option, bad value, missing argument) as one ``error:`` line, exit code 2.
+
+    Click prints three lines (usage, a hint, the error); the hint to ``--help`` is kept on the same line.
+    A bare group's "show the help" (click >= 8.2 raises it as a usage error) is left as it is.
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return exc
+    message = " ".join(exc.format_message().split())
+    if message.startswith("Error: "):
+        message = message[len("Error: "):]
+    where = getattr(exc, "ctx", None)
+    if where is not None:
+        message = f"{message} (see '{where.command_path} --help')"
+    return UserError(message)
+
+
 class LazyGroup(click.Group):
     """Group that imports each subcommand on first use and maps user errors to exit code 2."""
 
@@ -76,9 +94,17 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise one_line_usage_error(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise one_line_usage_error(exc) from None
         except USER_ERRORS as exc:
             message = str(exc) or exc.__class__.__name__
             if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:

@@ -6,6 +6,8 @@ from contextlib import nullcontext
 
 import click
 
+from .options import command, device_option, overwrite_option, run_option, threads_option
+
 __all__ = ["probe", "statistics_lines"]
 
 
@@ -32,18 +34,18 @@ def statistics_lines(ds) -> list[str]:
     return lines
 
 
-@click.command("probe")
-@click.option("--run", "run_path", required=True, type=click.Path(dir_okay=False),
-              help="Run file written by `spectral-probe train --out` (with checkpoints).")
+@command("probe")
+@run_option("Run file written by `spectral-probe train --out` (with checkpoints; required).", required=True)
 @click.option("--step", default="last", show_default=True,
               help="A checkpoint step, 'best' (the best state) or 'last' (the last checkpoint).")
 @click.option("--layers", default="*", show_default=True, help="Hook points (fnmatch patterns, comma-separated).")
 @click.option("--bins", type=click.IntRange(min=1), default=64, show_default=True, help="Histogram bins.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>.")
+@device_option()
+@threads_option("the forward pass")
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the statistics (group 'activations', one step) to this HDF5 file.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-def probe(run_path, step, layers, bins, device, out, overwrite):
+@overwrite_option()
+def probe(run_path, step, layers, bins, device, threads, out, overwrite):
     """Activation statistics (moments, histograms, PSDs) of a saved state of a run, at any checkpoint."""
     from ..devices import resolve_device
     from ..validation import check_output_path
@@ -51,9 +53,17 @@ def probe(run_path, step, layers, bins, device, out, overwrite):
     if out is not None:
         check_output_path(out, "--out", overwrite=overwrite)
     dev = resolve_device(device)
-    from ..training.posthoc import load_model, run_target
+
+    from ..torch_settings import torch_threads
+
+    with torch_threads(threads):
+        _probe(run_path, step, layers, bins, dev, out, overwrite)
+
+
+def _probe(run_path, step, layers, bins, dev, out, overwrite) -> None:
     from ..probes import Probe
     from ..store import TrajectoryWriter
+    from ..training.posthoc import load_model, run_target
 
     model = load_model(run_path, step, device=dev)
     target = run_target(run_path)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from .options import device_option, overwrite_option
+
 __all__ = ["reproduce"]
 
 
@@ -115,10 +117,11 @@ def _check_paper_on_cpu(preset: str, files, models, seeds: int, epochs, device: 
               help="First-layer omega x 100 for every model but SIREN^2 (Sec 5) or for all of them (Sec 5.1).")
 @click.option("--out", "outdir", type=click.Path(file_okay=False), default=None,
               help="Sweep folder (resumable) [default: sweeps/table1-<preset>].")
-@click.option("--device", default="auto", show_default=True)
+@overwrite_option("the finished and failed runs already in --out (train them again)")
+@device_option()
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local processes [default: CPUs].")
 @click.option("--yes", is_flag=True, help="Run --preset paper on a CPU despite the estimated time.")
-def table1(preset, files, data, models, seeds, epochs, offset, omega_rule, outdir, device, workers, yes):
+def table1(preset, files, data, models, seeds, epochs, offset, omega_rule, outdir, overwrite, device, workers, yes):
     """Train Table 1's grid (files x models x seeds) and print mean +- std of the peak PSNR beside the paper's.
 
     Runs go through the sweep machinery: one run file each in --out, finished runs are reused.
@@ -138,6 +141,13 @@ def table1(preset, files, data, models, seeds, epochs, offset, omega_rule, outdi
         for line in table1_architecture_lines():
             click.echo(f"  {line}")
     executor = LocalExecutor(workers=workers) if device == "cpu" or workers else None
+    if overwrite:
+        from ..sweep import plan_sweep
+        from .sweep import start_over
+
+        removed = start_over(plan_sweep(spec, outdir or f"sweeps/{spec.name}", device=device, validate=False))
+        if removed:
+            click.echo(f"--overwrite: removed {removed} finished run file(s)")
 
     def progress(summary: dict) -> None:
         best = f"best {summary['best_psnr']:.2f} dB" if summary["status"] == "ok" else summary["status"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["sweep"]
+from .options import command, device_option, overwrite_option, set_option, threads_option
+
+__all__ = ["sweep", "start_over"]
 
 
 def _setting(option, settings: dict, key: str, default=None):
@@ -33,12 +35,12 @@ def _resolve(settings: dict, kind, workers, scheduler, cluster, slurm_args, devi
     slurm = {**settings.get("slurm", {}), **parse_set_args(slurm_args)}
     return {"kind": kind, "scheduler": scheduler, "device": device, "slurm": slurm,
             "cluster": _setting(cluster, settings, "cluster"),
-            "threads": _setting(threads, settings, "threads", _default_threads(kind, slurm)),
+            "threads": _setting(threads or None, settings, "threads", _default_threads(kind, slurm)),
             "workers": _setting(workers, settings, "workers", _default_workers(kind, device))}
 
 
 def _default_threads(kind: str, slurm: dict) -> int:
-    """1, or a Slurm job's ``cpus_per_task`` for the submitit executor."""
+    """``--threads 0`` (automatic): 1, or a Slurm job's ``cpus_per_task`` for the submitit executor."""
     cpus = slurm.get("cpus_per_task", 1) if kind == "submitit" else 1
     return cpus if isinstance(cpus, int) and cpus > 0 else 1
 
@@ -63,6 +65,37 @@ def _runs_here(opts: dict) -> bool:
     return opts["cluster"] in ("local", "debug") or (opts["cluster"] in (None, "auto") and not shutil.which("srun"))
 
 
+def start_over(plan, tasks=None) -> int:
+    """``--overwrite``: remove the run files (and failure records) of ``tasks`` (default: the plan's finished
+    and failed runs) so that they are trained again; returns how many were removed.
+
+    Every such run is validated first, and a file another process is writing is refused, so nothing is
+    removed for a command that cannot start.
+    """
+    from pathlib import Path
+
+    from ..store.filelock import describe_holder
+    from ..sweep import SweepValidationError, validate_runs
+    from ..sweep.unit import failure_path
+
+    todo = {t.run_id for t in plan.todo}
+    tasks = [t for t in (plan.tasks if tasks is None else tasks) if t.run_id not in todo]
+    problems = validate_runs(tasks, labels=list(plan.spec.grid)) if tasks else []
+    if problems:
+        raise SweepValidationError(problems, len(tasks))
+    for task in tasks:
+        holder = describe_holder(task.path) if Path(task.path).exists() else None
+        if holder is not None:
+            raise OSError(f"run file '{task.path}' is being written by {holder}; --overwrite cannot replace it")
+    removed = 0
+    for task in tasks:
+        for path in (Path(task.path), failure_path(task.path)):
+            if path.exists():
+                path.unlink()
+                removed += path.suffix == ".h5"
+    return removed
+
+
 def _describe(ds) -> str:
     return " ".join(f"{k}={v}" for k, v in ds.sizes.items())
 
@@ -74,14 +107,14 @@ def _dry_run(plan) -> None:
         click.echo(f"{'todo' if task.run_id in todo else 'done'}  {task.run_id}  {params}")
 
 
-@click.command()
+@command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--grid", "grid_args", multiple=True, metavar="KEY=V1,V2",
               help="Sweep KEY over the comma-separated values (repeatable; replaces the config's list).")
-@click.option("--set", "set_args", multiple=True, metavar="KEY=VALUE",
-              help="One value for every run (repeatable; replaces the config's [fixed]/[grid] value).")
+@set_option("One value for every run (repeatable; replaces the config's [fixed]/[grid] value).", old=())
 @click.option("--out", "outdir", type=click.Path(file_okay=False), default=None,
               help="Sweep folder (runs/, sweep.h5) [default: [sweep] outdir, else sweeps/<name>].")
+@overwrite_option("the finished and failed runs already in --out (train them again)")
 @click.option("--executor", "kind", type=click.Choice(["local", "submitit", "dask"]), default=None,
               help="local process pool (default), submitit (Slurm job array) or dask.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -95,8 +128,9 @@ def _dry_run(plan) -> None:
 @click.option("--slurm", "slurm_args", multiple=True, metavar="KEY=VALUE",
               help="submitit parameter, e.g. timeout_min=240 slurm_partition=gpu gpus_per_node=1 "
                    "slurm_array_parallelism=32 (repeatable).")
-@click.option("--device", default=None, help="auto, cpu, cuda (per worker) [default: auto].")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run [default: 1].")
+@device_option(default=None, help="auto, cpu, cuda or cuda:<i>, per worker [default: [sweep] device, else auto].")
+@threads_option("each run", auto="0: automatic, the config's [sweep] threads, else 1 per run (a Slurm job's "
+                                 "cpus_per_task with --executor submitit)")
 @click.option("--record-every", type=click.IntRange(min=1), default=None,
               help="Epochs per append to each run file [default: 50].")
 @click.option("--retry-failed/--skip-failed", default=None,
@@ -109,8 +143,8 @@ def _dry_run(plan) -> None:
               help="Check every run (arguments, ranges, targets readable, device) before starting any; "
                    "--no-validate when the targets exist only on the workers.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar over runs.")
-def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect_timeout, cluster, slurm_args,
-          device, threads, record_every, retry_failed, batch_models, dry_run, validate, progress):
+def sweep(config, grid_args, params, outdir, overwrite, kind, workers, scheduler, connect_timeout, cluster,
+          slurm_args, device, threads, record_every, retry_failed, batch_models, dry_run, validate, progress):
     """Train every configuration of a grid, one run file each, and combine them into sweep.h5.
 
     CONFIG is a TOML file ([sweep], [fixed], [grid] tables; see analyses/*.toml);
@@ -118,11 +152,12 @@ def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect
     seed, epochs, width, depth, num_samples, offset, lr, lr_step, lr_gamma,
     batch_size, and model arguments (s0, s1, first_omega, sigma, ...: see
     `spectral-probe models`), which apply only to the models that take them.
-    Finished runs are skipped, so rerunning an interrupted sweep resumes it.
+    Finished runs are skipped, so rerunning an interrupted sweep resumes it;
+    --overwrite trains them again.
     """
     from ..sweep import SweepValidationError, make_executor, plan_sweep
 
-    spec = _spec(config, grid_args, set_args)
+    spec = _spec(config, grid_args, params)
     settings = spec.settings
     opts = _resolve(settings, kind, workers, scheduler, cluster, slurm_args, device, threads)
     try:
@@ -130,6 +165,12 @@ def sweep(config, grid_args, set_args, outdir, kind, workers, scheduler, connect
                           threads=opts["threads"], record_every=_setting(record_every, settings, "record_every", 50),
                           retry_failed=_setting(retry_failed, settings, "retry_failed", True), validate=validate,
                           device_here=_runs_here(opts))
+        if overwrite and not dry_run and plan.done:
+            removed = start_over(plan)
+            click.echo(f"--overwrite: removed {removed} finished run file(s) in {plan.outdir / 'runs'}")
+            plan = plan_sweep(spec, plan.outdir, device=opts["device"], threads=opts["threads"],
+                              record_every=plan.tasks[0].record_every, retry_failed=True, validate=False,
+                              device_here=_runs_here(opts))
     except SweepValidationError as exc:
         for line in exc.lines():
             click.echo(f"error: {line}", err=True)

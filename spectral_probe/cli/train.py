@@ -8,96 +8,61 @@ import warnings
 
 import click
 
-from ..validation import (check_output_path, check_value_types, merge_key_values, nonnegative_int,
-                          parse_key_values, positive_int)
-from .options import LazyChoice, model_option, preset_names
+from ..validation import check_output_path, nonnegative_int, positive_int
+from .options import (ModelOptions, command, device_option, model_options, overwrite_option, preset_option,
+                      seed_option, target_option, threads_option)
 
-__all__ = ["train", "demo", "parse_params", "train_options", "resume_command"]
-
-#: model arguments with their own option: ``--param s0=10`` is the same as ``--s0 10``
-_MODEL_OPTIONS = {"s0": "--s0", "s1": "--s1", "width": "--width", "depth": "--depth",
-                  "first_omega": "--first-omega", "hidden_omega": "--hidden-omega"}
-#: settings that are not model arguments, with the option to use instead
-_NOT_PARAMS = {**{k: f"not a model argument; use --{k.replace('_', '-')}" for k in
-                  ("epochs", "num_samples", "offset", "lr", "batch_size", "seed", "device", "model", "target",
-                   "preset")},
-               "in_features": "set by the target's dimensions; drop it",
-               "out_features": "set by the target's channels; drop it"}
-
-
-def parse_params(pairs: tuple[str, ...]) -> dict:
-    """``("sigma=10", "num_frequencies=12")`` -> ``{"sigma": 10, "num_frequencies": 12}``."""
-    return parse_key_values(pairs, "--param")
+__all__ = ["train", "demo", "train_options", "resume_command", "build_run"]
 
 
 def train_options(func):
-    """Options shared by ``train`` and the commands that train (figures, sweeps)."""
+    """Options shared by ``train`` and the commands that train: the model group, target, preset, training."""
     options = [
-        model_option(),
-        click.option("--target", default="synthetic:broadband", show_default=True,
-                     help="Audio/image file, 'camera', or synthetic:low|high|broadband[:cut]|S1..S8."),
-        click.option("--preset", default="quick", show_default=True,
-                     type=LazyChoice(preset_names), help="quick (CPU minutes) or paper (GPU)."),
+        model_options(),
+        target_option("Audio/image file, 'camera', or synthetic:low|high|broadband[:cut]|S1..S8.",
+                      default="synthetic:broadband"),
+        preset_option(),
         click.option("--epochs", type=int, default=None, help="Override the preset's epochs."),
-        click.option("--width", type=int, default=None, help="Hidden width."),
-        click.option("--depth", type=int, default=None, help="Number of hidden (activation) layers."),
-        click.option("--s0", type=float, default=None, help="WINNER layer-1 noise scale (siren2)."),
-        click.option("--s1", type=float, default=None, help="WINNER layer-2 noise scale (siren2)."),
-        click.option("--first-omega", type=float, default=None, help="First-layer omega."),
-        click.option("--hidden-omega", type=float, default=None, help="Hidden-layer omega."),
         click.option("--num-samples", type=int, default=None, help="Samples of a 1-D target to fit."),
         click.option("--offset", type=int, default=0, show_default=True, help="First sample of a 1-D crop."),
         click.option("--lr", type=float, default=None, help="Adam learning rate (default 1e-4)."),
         click.option("--batch-size", type=int, default=None, help="Samples per step (default: full batch)."),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<i>."),
         click.option("--compile/--no-compile", "compile_", default=None,
                      help="torch.compile the loss (~1.5x faster epochs after a few seconds of compilation); "
                           "default: on for --preset paper, off for quick."),
-        click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-                     help="Other model arguments, e.g. --param sigma=10 (see `spectral-probe models`)."),
+        threads_option("the training"),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def build_run(model_name, target, preset, epochs, width, depth, s0, s1, first_omega, hidden_omega,
-              num_samples, offset, lr, batch_size, seed, device, params, compile_=None, progress=True):
+def build_run(model: ModelOptions, target, preset, epochs, num_samples, offset, lr, batch_size, compile_=None,
+              progress=True):
     """Turn CLI options into ``(RunSpec, Target)``."""
     from ..devices import resolve_device
     from ..training.presets import make_run
 
-    resolve_device(device)  # fail fast on an unavailable device
+    resolve_device(model.device)  # fail fast on an unavailable device
     positive_int(num_samples, "--num-samples", allow_none=True)
     nonnegative_int(offset, "--offset")
     positive_int(epochs, "--epochs", allow_none=True)
     positive_int(batch_size, "--batch-size", allow_none=True)
-    given = {"s0": s0, "s1": s1, "width": width, "depth": depth, "first_omega": first_omega,
-             "hidden_omega": hidden_omega}
-    merged, overrides = merge_key_values(given, parse_params(params), option_names=_MODEL_OPTIONS,
-                                         refuse=_NOT_PARAMS)
-    from ..models import list_models, model_parameters
-
-    if model_name in list_models():
-        check_value_types({**{k: v for k, v in merged.items() if v is not None}, **overrides},
-                          model_parameters(model_name))
-    s0, s1, width, depth = merged["s0"], merged["s1"], merged["width"], merged["depth"]
-    first_omega, hidden_omega = merged["first_omega"], merged["hidden_omega"]
-    train_overrides = {"device": device, "progress": progress}
+    merged, overrides = model.arguments()
+    model.check_types(merged, overrides)
+    train_overrides = {"device": model.device, "progress": progress}
     if compile_ is not None:
         train_overrides["compile"] = compile_
     if lr is not None:
         train_overrides["lr"] = lr
     if batch_size is not None:
         train_overrides["batch_size"] = batch_size
-    if first_omega is not None:
-        overrides["first_omega"] = first_omega
-    if hidden_omega is not None:
-        overrides["hidden_omega"] = hidden_omega
-    return make_run(model_name, target, preset, s0=s0, s1=s1, width=width, depth=depth, epochs=epochs,
-                    num_samples=num_samples, offset=offset, seed=seed, train_overrides=train_overrides,
-                    **overrides)
+    for key in ("first_omega", "hidden_omega"):
+        if merged[key] is not None:
+            overrides[key] = merged[key]
+    return make_run(model.model_name, target, preset, s0=merged["s0"], s1=merged["s1"], width=merged["width"],
+                    depth=merged["depth"], epochs=epochs, num_samples=num_samples, offset=offset, seed=model.seed,
+                    train_overrides=train_overrides, **overrides)
 
 
 def describe_run(spec, target) -> str:
@@ -182,11 +147,11 @@ def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int
     return probes
 
 
-@click.command()
+@command()
 @train_options
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Run file (HDF5) for the trajectory, prediction and probes.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@overwrite_option()
 @click.option("--resume", is_flag=True,
               help="Continue the --out run (killed, interrupted or finished) up to --epochs from its last checkpoint.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
@@ -234,7 +199,9 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
         from .export import tensorboard_ready
 
         tensorboard_ready(tensorboard_dir, append=resume)
-    spec, target = build_run(**options, progress=progress)
+    threads = options.pop("threads")
+    model = ModelOptions.pop(options)
+    spec, target = build_run(model, **options, progress=progress)
     if watch or early_stop:
         _check_watch_cadence(watch_every, spec.train.epochs, early_stop)
     click.echo(describe_run(spec, target))
@@ -246,9 +213,12 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
 
         callbacks.append(TensorBoardLogger(tensorboard_dir, probes, config=run_config(spec, target), append=resume))
     every = checkpoint_every or default_checkpoint_every(spec.train.epochs)
+    from ..torch_settings import torch_threads
+
     try:
-        _model, result = run_training(spec, target, out, overwrite, probes, callbacks, resume=resume,
-                                      checkpoint_every=every)
+        with torch_threads(threads):
+            _model, result = run_training(spec, target, out, overwrite, probes, callbacks, resume=resume,
+                                          checkpoint_every=every)
     except RunInterrupted as exc:
         click.echo(str(exc), err=True)
         click.echo(f"continue with: {resume_command(ctx)}", err=True)
@@ -293,13 +263,15 @@ def _verdict(result) -> str:
     return "stuck at the zero-output floor (spectral bottleneck)" if gain < 1.0 else f"+{gain:.1f} dB over the floor"
 
 
-@click.command()
-@click.option("--epochs", type=int, default=300, show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@command()
+@click.option("--epochs", type=click.IntRange(min=1), default=300, show_default=True)
+@device_option()
+@seed_option()
+@threads_option("the training")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def demo(epochs, device, seed, progress):
+def demo(epochs, device, seed, threads, progress):
     """SIREN vs SIREN^2 on a bundled high-frequency-dominant signal (no data needed)."""
+    from ..torch_settings import torch_threads
     from ..training.presets import make_run
 
     target = "synthetic:broadband"
@@ -310,7 +282,8 @@ def demo(epochs, device, seed, progress):
         spec, loaded = make_run(name, target, "quick", epochs=epochs, seed=seed,
                                 train_overrides={"device": device, "progress": progress})
         click.echo(describe_run(spec, loaded))
-        _model, result = run_training(spec, loaded)
+        with torch_threads(threads):
+            _model, result = run_training(spec, loaded)
         rows.append((name, result))
     click.echo("\nmodel    best PSNR  final PSNR  zero floor  epochs/s  verdict")
     for name, r in rows:

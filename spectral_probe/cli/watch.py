@@ -1,4 +1,4 @@
-"""``spectral-probe watch run.h5``: follow a trajectory file while (or after) a run writes it."""
+"""``spectral-probe watch --run run.h5``: follow a trajectory file while (or after) a run writes it."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
+
+from .options import command, run_option
 
 __all__ = ["watch", "describe_run"]
 
-_STATUS = {0: "writing", 1: "closed", 2: "failed", 3: "interrupted"}
-
 
 def _scalars_line(ds) -> str | None:
+    import numpy as np
+
     if ds.sizes.get("step", 0) == 0:
         return None
     last = ds.isel(step=-1)
@@ -27,6 +28,8 @@ def _scalars_line(ds) -> str | None:
 
 
 def _activations_line(ds) -> str | None:
+    import numpy as np
+
     if ds.sizes.get("step", 0) == 0 or "act_std" not in ds:
         return None
     last = ds.isel(step=-1)
@@ -63,28 +66,48 @@ def describe_run(tree, seen: dict[str, int]) -> list[str]:
     return lines
 
 
-@click.command("watch")
-@click.argument("run", type=click.Path(dir_okay=False, path_type=Path))
+@command("watch")
+@run_option("Run file written by `spectral-probe train --out` (required).", positional=True,
+            type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between polls.")
 @click.option("--once", is_flag=True, help="Print the current state and exit.")
+@click.option("--wait", is_flag=True,
+              help="Wait for a run file that does not exist yet (a run about to start); without it a missing "
+                   "file is refused at once.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also save a PNG: PSNR with the zero-output floor, the watch's verdict, cumulative spectra "
                    "(target, last hidden layer, output), NTK S(k) (rewritten at every poll).")
-@click.option("--timeout", type=float, default=None, help="Stop after this many seconds.")
-def watch(run: Path, interval: float, once: bool, plot_path: Path | None, timeout: float | None) -> None:
-    """Print (and optionally plot) the trajectory in RUN as the run writes it."""
-    from ..store import open_run
+@click.option("--timeout", type=float, default=None,
+              help="Stop after this many seconds (with --wait: an error if the file has not appeared by then).")
+def watch(run_path: Path | None, interval: float, once: bool, wait: bool, plot_path: Path | None,
+          timeout: float | None) -> None:
+    """Print (and optionally plot) the trajectory in the --run file as the run writes it.
+
+    The run file used to be the first argument (`watch run.h5`); that form still works for one
+    release, with a warning.
+    """
+    from ..store import STATUS_NAMES, open_run
     from ..store.filelock import writer_alive
     from ..validation import check_output_path, positive_float
 
+    if run_path is None:
+        raise click.UsageError("missing option --run FILE (the run file to watch)")
+    run = Path(run_path)
     positive_float(interval, "--interval")
+    if timeout is not None:
+        positive_float(timeout, "--timeout")
+    if once and wait:
+        raise ValueError("--once prints what the file holds now and --wait waits for it to appear; choose one")
     if plot_path is not None:
         check_output_path(plot_path, "--plot")
+    if not run.exists() and not wait:
+        raise FileNotFoundError(f"no run file at '{run}'" + ("" if once else
+                                "; check the name, or pass --wait to wait for a run that is about to start"))
     start, seen, waited = time.monotonic(), {}, False
     while True:
         if not run.exists():
-            if once:
-                raise FileNotFoundError(f"no run file at '{run}'")
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise FileNotFoundError(f"no run file at '{run}' after waiting {timeout:g} s (--wait --timeout)")
             if not waited:
                 click.echo(f"waiting for {run} ...")
                 waited = True
@@ -105,7 +128,7 @@ def watch(run: Path, interval: float, once: bool, plot_path: Path | None, timeou
                 save_run_figure(tree, plot_path)
             status = int(tree.dataset["run_status"]) if "run_status" in tree.dataset else 1
             if status != 0:
-                click.echo(f"run {_STATUS.get(status, status)}")
+                click.echo(f"run {STATUS_NAMES.get(status, f'status {status}')}")
                 return
             if not writer_alive(run):
                 click.echo("the writer is gone (killed?); the file holds every committed step")

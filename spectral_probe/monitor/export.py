@@ -26,10 +26,6 @@ from .tensorboard import EventSink
 
 __all__ = ["RunExporter", "ExportReport", "export_tensorboard"]
 
-#: run_status codes of the store
-_STATUS = {0: "writing", 1: "closed", 2: "failed"}
-
-
 @dataclass
 class ExportReport:
     """What an export wrote."""
@@ -89,10 +85,14 @@ class RunExporter:
 
     @property
     def status(self) -> str:
-        """State of the file as last read: ``"closed"``, ``"failed"``, ``"writing"`` (its writer was alive)
-        or ``"crashed"`` (left open by a writer that is gone)."""
+        """State of the file as last read: a name of :data:`spectral_probe.store.schema.STATUS_NAMES`
+        (``"closed"``, ``"failed"``, ``"interrupted"``, ``"writing"``: its writer was alive) or ``"crashed"``
+        (left open by a writer that is gone)."""
         root = self.tree.dataset
-        status = _STATUS.get(int(root["run_status"]), "unknown") if "run_status" in root else "closed"
+        from ..store.schema import STATUS_NAMES
+
+        code = int(root["run_status"]) if "run_status" in root else 1
+        status = STATUS_NAMES.get(code, f"status {code}")
         return "crashed" if status == "writing" and not self._alive else status
 
     def _new(self, name: str):
