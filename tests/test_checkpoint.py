@@ -180,7 +180,7 @@ def test_ntk_command_on_a_saved_state(finished_run, tmp_path):
     top = np.sort(np.linalg.eigvalsh(theta.numpy()))[::-1][:4]
     np.testing.assert_allclose(ds["eigenvalues"].values[:4], top, rtol=1e-6)
     assert ds.attrs["config"] and "state at step" in res.output
-    mixed = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--s0", "3", "--n", "64"])
+    mixed = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--s0", "3", "--num-samples", "64"])
     assert mixed.exit_code == 2 and "drop --s0" in mixed.output
 
 
@@ -304,7 +304,7 @@ def test_an_older_file_gets_its_initial_state_rebuilt_and_verified(old_run):
     assert model.loaded_step == 0
     for a, b in zip(model.parameters(), spec.build_model().parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-    res = CliRunner().invoke(cli, ["ntk", "--run", str(old_run), "--step", "0", "--n", "32"])
+    res = CliRunner().invoke(cli, ["ntk", "--run", str(old_run), "--step", "0", "--num-samples", "32"])
     assert res.exit_code == 0 and "state at step 0" in res.output, res.output
 
 
@@ -326,7 +326,7 @@ def test_ntk_of_a_saved_state_on_a_subset_of_its_grid(finished_run):
     target = run_target(finished_run)
     model = sp.load_model(finished_run, 10, dtype=torch.float64)
     x = target.coords(dtype=torch.float64)
-    for extra, index in ((["--n", "32"], np.arange(32) * 4), (["--n", "40", "--offset", "7"], np.arange(7, 47))):
+    for extra, index in ((["--num-samples", "32"], np.arange(32) * 4), (["--num-samples", "40", "--offset", "7"], np.arange(7, 47))):
         res = CliRunner().invoke(cli, ["ntk", "--run", str(finished_run), "--step", "10", "--dtype", "float64", *extra])
         assert res.exit_code == 0, res.output
         theta = empirical_ntk(model, x[index], implementation="jacrev").numpy()
@@ -335,10 +335,10 @@ def test_ntk_of_a_saved_state_on_a_subset_of_its_grid(finished_run):
         assert ("every 4-th from sample 0" if len(extra) == 2 else "samples 7..46 of the run's 128") in res.output
     coords, sub, _text = run_points(target, 32)
     np.testing.assert_array_equal(sub.values.numpy(), target.values.numpy()[::4])
-    for extra, message in ((["--n", "1"], "--n must be an integer from 2 to the run's 128 samples, got 1"),
-                           (["--n", "129"], "--n must be an integer from 2 to the run's 128 samples, got 129"),
-                           (["--n", "64", "--offset", "65"], "--offset must be an integer from 0 to 64"),
-                           (["--offset", "3"], "add --n"),
+    for extra, message in ((["--num-samples", "1"], "--num-samples must be an integer from 2 to the run's 128 samples, got 1"),
+                           (["--num-samples", "129"], "--num-samples must be an integer from 2 to the run's 128 samples, got 129"),
+                           (["--num-samples", "64", "--offset", "65"], "--offset must be an integer from 0 to 64"),
+                           (["--offset", "3"], "add --num-samples"),
                            (["--step", "-1"], "step must be >= 0"),
                            (["--step", "25"], "step 25 is beyond the run (it ran 20 epochs); run file"),
                            (["--step", "5"], "no checkpoint at step 5; checkpoints at steps 0, 10, 20")):

@@ -223,3 +223,29 @@ def test_every_command_in_the_table_uses_the_vocabulary_command_class():
         if isinstance(command, click.Group) or name == "models":
             continue
         assert isinstance(command, Command), name
+
+
+# --------------------------------------------------------------------------- --overwrite
+def test_figure_refuses_to_replace_its_files_without_overwrite(tmp_path):
+    (tmp_path / "fig5.h5").write_bytes(b"hours of compute")
+    line = _one_error(run("figure", "5", "--preset", "test", "--out", tmp_path))
+    assert f"figure file(s) {tmp_path / 'fig5.h5'} exist; pass --overwrite to replace them" in line
+    assert (tmp_path / "fig5.h5").read_bytes() == b"hours of compute"
+
+
+def test_sweep_overwrite_trains_finished_runs_again(tmp_path):
+    args = ["sweep", "--set", "model=siren", "--set", "target=synthetic:high", "--set", "epochs=2", "--set", "width=8",
+            "--set", "depth=1", "--set", "num_samples=64", "--grid", "seed=0,1", "--out", tmp_path, "--batch-models",
+            "--no-progress"]
+    first = run(*args)
+    assert first.exit_code == 0 and "2 runs, 0 done, 2 to run" in first.output, first.output
+    runs = sorted((tmp_path / "runs").glob("*.h5"))
+    stamps = [p.stat().st_mtime_ns for p in runs]
+    again = run(*args)
+    assert again.exit_code == 0 and "2 runs, 2 done, 0 to run" in again.output, again.output
+    assert [p.stat().st_mtime_ns for p in runs] == stamps                       # reused, not rewritten
+    over = run(*args, "--overwrite")
+    assert over.exit_code == 0, over.output
+    assert f"--overwrite: removed 2 finished run file(s) in {tmp_path / 'runs'}" in over.output
+    assert "2 runs, 0 done, 2 to run" in over.output and "2 of 2 runs finished" in over.output
+    assert all(p.stat().st_mtime_ns != s for p, s in zip(runs, stamps))

@@ -1,4 +1,4 @@
-"""S(k) on 2-D grids: every route against the explicit 2-D DFT matrix, radial profile, CLI --grid."""
+"""S(k) on 2-D grids: every route against the explicit 2-D DFT matrix, radial profile, CLI --grid-shape."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_analyze_2d_dense_and_matrix_free_agree_and_dataset():
 
 def test_cli_grid_writes_2d_spectrum(tmp_path):
     out = tmp_path / "g.h5"
-    res = CliRunner().invoke(main, ["ntk", "--model", "siren", "--grid", "8x6", "--width", "16", "--depth", "2",
+    res = CliRunner().invoke(main, ["ntk", "--model", "siren", "--grid-shape", "8x6", "--width", "16", "--depth", "2",
                                     "--out", str(out), "--plot", str(tmp_path / "g.png")])
     assert res.exit_code == 0, res.output
     assert "grid: 8x6 on [-1, 1]^2" in res.output and "radial frequency 0.5 x Nyquist" in res.output
@@ -91,5 +91,5 @@ def test_cli_grid_writes_2d_spectrum(tmp_path):
     assert ds["spectrum2d"].shape == (8, 6)
     assert np.isclose(ds["spectrum2d"].sum(), np.trace(ds["kernel"].values), rtol=1e-5)
     assert (tmp_path / "g.png").stat().st_size > 10_000
-    bad = CliRunner().invoke(main, ["ntk", "--model", "siren", "--grid", "8by6"])
-    assert bad.exit_code == 2 and "--grid expects HxW" in bad.output
+    bad = CliRunner().invoke(main, ["ntk", "--model", "siren", "--grid-shape", "8by6"])
+    assert bad.exit_code == 2 and "--grid-shape expects HxW" in bad.output

@@ -162,11 +162,11 @@ def figure(which, preset, target, out, overwrite, formats, dpi, device, seed, th
     bad = [f for f in fmts if f not in ("png", "pdf", "svg")]
     if bad or not fmts:
         raise ValueError(f"unknown --format {formats!r}; use png, pdf, svg or a comma-separated list")
-    if not overwrite:
-        _existing_outputs(numbers, out, fmts)
     dev = resolve_device(device)
     check_target_spec(target)
     _check_paper_on_cpu(numbers, preset, dev, yes)
+    if not overwrite:
+        _existing_outputs(numbers, out, fmts)
     for number in numbers:
         from ..figures import get_recipe
 

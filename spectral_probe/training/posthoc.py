@@ -264,13 +264,13 @@ def run_points(target: Target, n: int | None = None, offset: int | None = None,
     coords = target.coords(device=device, dtype=dtype)
     if n is None:
         if offset is not None:
-            raise ValueError("--offset chooses where a window of --n samples starts; add --n")
+            raise ValueError("--offset chooses where a window of --num-samples samples starts; add --num-samples")
         return coords, target, f"the run's whole grid ({total} samples)"
     if target.spatial_dims != 1:
-        raise ValueError(f"--n takes a subset of a 1-D grid; this run's grid is "
-                         f"{'x'.join(map(str, target.grid_shape))} (drop --n: the whole grid)")
+        raise ValueError(f"--num-samples takes a subset of a 1-D grid; this run's grid is "
+                         f"{'x'.join(map(str, target.grid_shape))} (drop --num-samples: the whole grid)")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= total:
-        raise ValueError(f"--n must be an integer from 2 to the run's {total} samples, got {n!r}")
+        raise ValueError(f"--num-samples must be an integer from 2 to the run's {total} samples, got {n!r}")
     if offset is None:
         stride = total // int(n)
         index = torch.arange(int(n)) * stride
