@@ -86,7 +86,7 @@ def _notes() -> list[str]:
     return [f"Presets ({sizes}).",
             f"For 1-D crops of N samples, SIREN's first omega and WINNER's s0 scale with N/{PAPER_AUDIO_SAMPLES:,} "
             "(shown for N = the preset's length); Eqn 11: WINNER scales from the target's spectral centroid psi.",
-            "Change any value with --param KEY=VALUE (or --width, --depth, --epochs, --lr, --first-omega, ...)."]
+            "Change any value with --set KEY=VALUE (or --width, --depth, --epochs, --lr, --first-omega, ...)."]
 
 
 @click.command("models")

@@ -231,7 +231,7 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
 
         click.echo(f"wrote {out}: {checkpoint_summary(out)}; the saved prediction is the "
                    f"{'best' if spec.train.restore_best else 'final'} state (step {result.state_step}); "
-                   f"open with spectral_probe.open_run or `spectral-probe watch {out}`")
+                   f"open with spectral_probe.open_run or `spectral-probe watch --run {out}`")
     if tensorboard_dir is not None:
         from ..monitor.tensorboard import view_hint
 

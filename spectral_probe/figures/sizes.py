@@ -12,7 +12,7 @@ none, the entry says "not stated" and what we use instead.  ``None`` means
 convention: "4 x 222" is four sine layers and a linear output (149,185
 parameters), which Fig 2's caption calls a "five-layer MLP" and Sec 2.2 a
 "four-layer SIREN" (Fig 3); so the "five-layer SIREN" of Fig 4 is ``depth=4``
-too (``--size depth=5`` gives the other reading).
+too (``--set depth=5`` gives the other reading).
 
 ``quick`` keeps the measured CPU preset of :mod:`spectral_probe.training.presets`
 (2^14 samples, 4 x 128, 500 epochs, the x100 first-layer omega and WINNER's s0
@@ -24,7 +24,7 @@ scaled by N/150,000) for the training figures, smaller grids for Figs 1, 2 and
 ``offset`` (Figs 2, 3, 6, 14) is the first sample of the crop of an audio file
 (synthetic targets ignore it): the first 2^12 samples of tetris.wav are nearly
 silent (zero-output PSNR 54.7 dB), so ``figure 6 --target tetris.wav`` is worth
-running with ``--size offset=...``.
+running with ``--set offset=...``.
 """
 
 from __future__ import annotations
