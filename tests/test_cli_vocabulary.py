@@ -148,7 +148,7 @@ def test_old_and_new_spelling_together_is_one_line_exit_2(args, message):
     (["ntk", "--dtype", "float16"], "Invalid value for '--dtype'"),
     (["train", "--preset", "fast"], "Invalid value for '--preset': 'fast' is not one of"),
     (["figure"], "Missing argument"),
-    (["probe"], "missing option --run FILE"),
+    (["probe"], "Missing option '--run'"),
     (["watch"], "missing option --run FILE"),
     (["export", "--run", "x.h5"], "Missing option '--tensorboard'"),
     (["diagnose"], "missing option --target"),

@@ -235,16 +235,16 @@ def set_option(help: str, old: tuple[str, ...] = ("--param",)) -> Callable:
 
 
 def run_option(help: str, required: bool = False, positional: bool = False, type=None) -> Callable:
-    """``--run FILE`` (stored as ``run_path``); ``positional``: the old ``RUN`` argument, deprecated."""
+    """``--run FILE`` (stored as ``run_path``); ``positional``: the old ``RUN`` argument, deprecated (the
+    command then checks that one of them was given)."""
     type = type or click.Path(dir_okay=False)
-    options = [click.option("--run", "run_path", type=type, default=None, metavar="FILE", help=help)]
+    must = required and not positional
+    extra = {"required": True} if must else {"default": None}     # click >= 8.2 ignores required with a default
+    options = [click.option("--run", "run_path", type=type, metavar="FILE", help=help, **extra)]
     if positional:
         options.insert(0, click.argument("run_positional", cls=DeprecatedArgument, to="run_path", use="--run FILE",
                                          metavar="[RUN]", type=type))
-    apply = _stack(options)
-    if required:
-        return lambda func: _require(apply(func), "run_path", "--run FILE")
-    return apply
+    return _stack(options)
 
 
 def target_option(help: str, default: str | None = None, positional: bool = False) -> Callable:
@@ -254,19 +254,6 @@ def target_option(help: str, default: str | None = None, positional: bool = Fals
         options.insert(0, click.argument("target_positional", cls=DeprecatedArgument, to="target",
                                          use="--target SPEC", metavar="[TARGET]"))
     return _stack(options)
-
-
-def _require(func: Callable, name: str, spelling: str) -> Callable:
-    """Make a click-decorated callback refuse to run without ``name`` (after deprecated spellings moved)."""
-    import functools
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        if kwargs.get(name) is None:
-            raise click.UsageError(f"missing option {spelling}")
-        return func(*args, **kwargs)
-
-    return wrapper
 
 
 def preset_option(help: str = "quick (CPU minutes) or paper (GPU).", default: str | None = "quick") -> Callable:
