@@ -261,10 +261,21 @@ def preset_option(help: str = "quick (CPU minutes) or paper (GPU).", default: st
                         type=LazyChoice(preset_names, metavar="PRESET"), help=help)
 
 
+def _model_help() -> str:
+    """The ``--model`` help: the registered names when the registry is loaded already (it needs torch, so
+    ``--help`` never loads it for this), else a pointer to ``spectral-probe models``."""
+    import sys
+
+    registry = sys.modules.get("spectral_probe.models.registry")
+    if registry is None:
+        return "Architecture: siren, siren2, finer, ... (`spectral-probe models` lists them)."
+    return f"Architecture: {', '.join(registry.list_models())}."
+
+
 def model_option(default: str = "siren2") -> Callable:
-    """``--model NAME`` (stored as ``model_name``); the names come from ``spectral-probe models``."""
-    return click.option("--model", "model_name", default=default, show_default=True, metavar="NAME",
-                        help="Architecture: siren, siren2, finer, ... (`spectral-probe models` lists them).")
+    """``--model NAME`` (stored as ``model_name``); see :func:`_model_help`."""
+    return lazy_help_option("--model", "model_name", default=default, show_default=True, metavar="NAME",
+                            help_factory=_model_help)
 
 
 def model_options(*, model: bool = True, sizes: str = "the preset's", winner: bool = True,
