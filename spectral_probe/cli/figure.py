@@ -67,7 +67,7 @@ def _size_overrides(numbers, preset, pairs) -> dict[str, dict]:
 
 
 def _existing_outputs(numbers, out, formats) -> None:
-    """Refuse to replace figure files (``figN.h5`` and its images) already in ``out`` (``--overwrite`` replaces them)."""
+    """Refuse to replace figure files (``figN.h5`` and its images) already in ``out`` (unless ``--overwrite``)."""
     from pathlib import Path
 
     found = [str(Path(out) / f"fig{n}.{ext}") for n in numbers for ext in ("h5", *formats)

@@ -360,7 +360,7 @@ def _calibrated_scale(model, target, setup, calibrate, optimizer, measure):
 
 
 @command("ntk")
-@model_options(sizes="4 x 256 without --target, else the preset's")
+@model_options(sizes=("256 without --target, else the preset's", "4 without --target, else the preset's"))
 @deprecated_option("--omega0", "omega0", to=("first_omega", "hidden_omega"), use="--first-omega X --hidden-omega X",
                    keep=True, type=float, default=None)
 @target_option("Audio/image file or synthetic:...: its grid, the preset's model and (siren2) its WINNER scales.")

@@ -278,8 +278,9 @@ def model_option(default: str = "siren2") -> Callable:
                             help_factory=_model_help)
 
 
-def model_options(*, model: bool = True, sizes: str = "the preset's", winner: bool = True,
-                  omegas: str = "both", overrides: bool = True, first_omega_help: str | None = None) -> Callable:
+def model_options(*, model: bool = True, sizes: tuple[str, str] = ("the preset's", "the preset's"),
+                  winner: bool = True, omegas: str = "both", overrides: bool = True,
+                  first_omega_help: str | None = None) -> Callable:
     """The options of a command that builds a model, with the same names and meanings everywhere.
 
     Parameters
@@ -287,7 +288,7 @@ def model_options(*, model: bool = True, sizes: str = "the preset's", winner: bo
     model
         Add ``--model``.
     sizes
-        What ``--width``/``--depth`` default to, for their help.
+        What ``--width`` and ``--depth`` default to, for their help.
     winner
         Add ``--s0``/``--s1``.
     omegas
@@ -296,9 +297,9 @@ def model_options(*, model: bool = True, sizes: str = "the preset's", winner: bo
         Add ``--set KEY=VALUE`` (other model arguments; ``--param`` deprecated).
     """
     options = [model_option()] if model else []
-    options += [click.option("--width", type=int, default=None, help=f"Hidden width [default: {sizes}]."),
+    options += [click.option("--width", type=int, default=None, help=f"Hidden width [default: {sizes[0]}]."),
                 click.option("--depth", type=int, default=None,
-                             help=f"Number of hidden (activation) layers [default: {sizes}].")]
+                             help=f"Number of hidden (activation) layers [default: {sizes[1]}].")]
     if winner:
         options += [click.option("--s0", type=float, default=None, help="WINNER layer-1 noise scale (siren2)."),
                     click.option("--s1", type=float, default=None, help="WINNER layer-2 noise scale (siren2).")]
