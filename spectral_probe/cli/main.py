@@ -107,6 +107,8 @@ class LazyGroup(click.Group):
             raise one_line_usage_error(exc) from None
         except USER_ERRORS as exc:
             message = str(exc) or exc.__class__.__name__
+            if isinstance(exc, OSError) and exc.strerror:          # "[Errno 2] ..." -> the words only
+                message = exc.strerror
             if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in message:
                 message = f"{message}: {exc.filename}"
             raise UserError(message.splitlines()[0]) from exc
