@@ -249,3 +249,23 @@ def test_sweep_overwrite_trains_finished_runs_again(tmp_path):
     assert f"--overwrite: removed 2 finished run file(s) in {tmp_path / 'runs'}" in over.output
     assert "2 runs, 0 done, 2 to run" in over.output and "2 of 2 runs finished" in over.output
     assert all(p.stat().st_mtime_ns != s for p, s in zip(runs, stamps))
+
+
+def test_threads_apply_inside_the_command_and_are_restored(monkeypatch):
+    import torch
+
+    import spectral_probe.ntk as ntk
+
+    seen = []
+
+    def record(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(ntk, "analyze_ntk", record)
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    for threads, inside in ((want, want), (0, before)):          # 0: torch's own setting is left alone
+        line = _one_error(run("ntk", "--model", "siren", "--num-samples", "8", "--width", "4", "--depth", "1",
+                              "--threads", threads))
+        assert line == "error: stop here" and seen[-1] == inside and torch.get_num_threads() == before
