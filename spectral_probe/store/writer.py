@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Mapping
 import h5py
 import numpy as np
 
-from .filelock import RunLock, remove_stale_temporaries
+from .filelock import RunLock, real_path, remove_stale_temporaries
 from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
 from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
                      STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
@@ -103,7 +103,8 @@ class TrajectoryWriter:
             raise FileNotFoundError(errno.ENOENT, f"folder '{self.path.parent}' of run file does not exist; "
                                     "create it first")
         self._lock = lock if lock is not None else RunLock(self.path)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._real = real_path(self.path)       # a symlink stays a link: the file it names is written
+        self._tmp = self._real.with_name(f".{self._real.name}.{os.getpid()}.tmp")
         try:
             remove_stale_temporaries(self.path)
             self._replace = self.path.exists()
@@ -330,18 +331,19 @@ class TrajectoryWriter:
     def _publish(self) -> None:
         """Move the temporary file to ``path`` (atomically; never clobbering a file that appeared meanwhile)."""
         if self._replace:
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._real)
         else:
             try:
-                os.link(self._tmp, self.path)
+                os.link(self._tmp, self._real)
             except FileExistsError:
                 raise
             except OSError:     # no hard links on this file system
-                if self.path.exists():
+                if self._real.exists():
                     raise FileExistsError(errno.EEXIST, str(self.path)) from None
-                os.replace(self._tmp, self.path)
+                os.replace(self._tmp, self._real)
             self._tmp.unlink(missing_ok=True)
         self._tmp = None
+        self._lock.track()      # the published file is a new inode: lock it against hard links too
 
     def put(self, group: str, name: str, value) -> None:
         """Write the whole of a static variable (before or after :meth:`start`)."""
