@@ -122,6 +122,7 @@ class TrajectoryWriter:
     # ------------------------------------------------------------------ open
     def _create(self) -> None:
         """Build the file under a temporary name; :meth:`start` moves it to ``path``."""
+        self._room(0, "create", "its first metadata")
         try:
             self._h5 = h5py.File(self._tmp, "w", libver="latest")
         except OSError as exc:
@@ -138,6 +139,7 @@ class TrajectoryWriter:
 
     def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
         check_file(self.path)
+        self._room(self.path.stat().st_size, "open for resuming", "a working copy of the file")
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
             clear_write_flags(self._tmp)        # left set by a killed SWMR writer
@@ -235,6 +237,9 @@ class TrajectoryWriter:
         if group in self._layouts:
             check_same_layout(group, self._layouts[group], self._h5[group], variables, coords)
             return
+        static = sum(8 * int(np.prod([sizes[d] for d in v.dims])) for v in variables.values() if not v.trajectory)
+        values = sum(8 * sizes[d] for d, v in coords.items() if not isinstance(v, int))
+        self._room(static + values, f"declare group '{group}' in", "its variables")
         g = self._nc.create_group(group)
         if any(v.trajectory for v in variables.values()):
             g.dimensions[STEP] = None
@@ -314,6 +319,7 @@ class TrajectoryWriter:
         if self._started:
             return
         self._require_declare_phase("start()")
+        self._room(0, "start", "its first flush")
         self._nc.close()
         try:
             self._h5.flush()
@@ -355,6 +361,7 @@ class TrajectoryWriter:
         value = np.asarray(value)
         if value.shape != g[name].shape:
             raise ValueError(f"{group}/{name} has shape {g[name].shape}, got {value.shape}")
+        self._room(value.nbytes, f"write {group}/{name} in", "its values")
         self._write(lambda: g[name].__setitem__((), to_stored(value)), f"write {group}/{name}")
 
     def append(self, group: str, step, **values) -> None:
@@ -374,7 +381,7 @@ class TrajectoryWriter:
         rows = check_rows(group, layout, steps, values, self._last_step.get(group))
         n, k = self._rows[group], steps.size
         ds = {name: self._dataset(group, name) for name in [*layout.trajectory, STEP]}
-        check_space(self.path, bytes_needed(ds, k), self.reserve_bytes, self._kept())
+        self._room(bytes_needed(ds, k), "append to", "the next rows")
 
         def write() -> None:
             for name in layout.trajectory:
@@ -397,6 +404,23 @@ class TrajectoryWriter:
         if key not in self._handles:
             self._handles[key] = self._h5[group][name]
         return self._handles[key]
+
+    def _room(self, need: int, action: str, what: str) -> None:
+        """Refuse (``OSError(ENOSPC)``, nothing written) unless ``need`` bytes and the reserve fit.
+
+        Every write that grows the file checks first: HDF5 cannot recover from a failed write
+        (see :mod:`spectral_probe.store.space`), the reserve keeps room for the final flush and close.
+        """
+        grows = self._tmp if self._tmp is not None else self._real
+        try:
+            check_space(grows, need, self.reserve_bytes, action=action, what=what, name=self.path)
+        except OSError as exc:
+            if self._started and not self._failed:     # commit what is written and buffered (the reserve
+                try:                                   # pays for it), so the message counts what the file keeps
+                    self.flush()
+                except (OSError, ValueError, RuntimeError):
+                    pass
+            raise OSError(exc.errno, f"{exc.strerror}{self._kept()}") from None
 
     def _kept(self) -> str:
         if not self._committed:
