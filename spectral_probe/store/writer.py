@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -238,8 +239,8 @@ class TrajectoryWriter:
             check_same_layout(group, self._layouts[group], self._h5[group], variables, coords)
             return
         static = sum(8 * int(np.prod([sizes[d] for d in v.dims])) for v in variables.values() if not v.trajectory)
-        values = sum(8 * sizes[d] for d, v in coords.items() if not isinstance(v, int))
-        self._room(static + values, f"declare group '{group}' in", "its variables")
+        self._room(static + sum(8 * sizes[d] for d, v in coords.items() if not isinstance(v, int)),
+                   f"declare group '{group}' in", "its variables")
         g = self._nc.create_group(group)
         if any(v.trajectory for v in variables.values()):
             g.dimensions[STEP] = None
@@ -406,20 +407,14 @@ class TrajectoryWriter:
         return self._handles[key]
 
     def _room(self, need: int, action: str, what: str) -> None:
-        """Refuse (``OSError(ENOSPC)``, nothing written) unless ``need`` bytes and the reserve fit.
-
-        Every write that grows the file checks first: HDF5 cannot recover from a failed write
-        (see :mod:`spectral_probe.store.space`), the reserve keeps room for the final flush and close.
-        """
-        grows = self._tmp if self._tmp is not None else self._real
+        """Refuse (``OSError(ENOSPC)``, nothing written) unless ``need`` bytes and the reserve fit (every
+        write that grows the file checks first: see :mod:`spectral_probe.store.space`)."""
         try:
-            check_space(grows, need, self.reserve_bytes, action=action, what=what, name=self.path)
+            check_space(self._tmp or self._real, need, self.reserve_bytes, action=action, what=what, name=self.path)
         except OSError as exc:
-            if self._started and not self._failed:     # commit what is written and buffered (the reserve
-                try:                                   # pays for it), so the message counts what the file keeps
-                    self.flush()
-                except (OSError, ValueError, RuntimeError):
-                    pass
+            if self._started and not self._failed:     # commit what is written and buffered (the reserve pays
+                with contextlib.suppress(OSError, ValueError, RuntimeError):    # for it): the message counts
+                    self.flush()                                                # what the file keeps
             raise OSError(exc.errno, f"{exc.strerror}{self._kept()}") from None
 
     def _kept(self) -> str:
