@@ -237,6 +237,8 @@ class TrajectoryWriter:
                                  f"need coordinates in coords= ('{STEP}' is added for trajectory variables)")
         if group in self._layouts:
             check_same_layout(group, self._layouts[group], self._h5[group], variables, coords)
+            for key, value in (attrs or {}).items():        # a resumed run's settings (e.g. its epochs)
+                self._h5[group].attrs[key] = attr_value(value)
             return
         static = sum(8 * int(np.prod([sizes[d] for d in v.dims])) for v in variables.values() if not v.trajectory)
         self._room(static + sum(8 * sizes[d] for d, v in coords.items() if not isinstance(v, int)),
