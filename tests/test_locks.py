@@ -137,3 +137,29 @@ def test_a_lock_that_cannot_be_written_leaves_no_lock_file(tmp_path):
     assert int(code) in (errno.EFBIG, errno.ENOSPC) and f"cannot lock run file '{path}'" in message, out.stdout
     assert "the disk is full" in message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_inode_lock_of_another_file_is_not_this_files_lock(tmp_path, holder):
+    """Inode numbers are reused after a file is deleted: a lock held on the inode for a file that is now
+    another inode does not refuse the new file (the holder's record names its file; identities differ)."""
+    import json
+
+    other = tmp_path / "other.h5"
+    other.write_bytes(b"x")
+    path = tmp_path / "run.h5"
+    path.write_bytes(b"y")
+    fake = inode_lock_path(path)
+    fake.parent.mkdir(exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | "
+                             "os.O_CREAT); os.write(fd, sys.argv[2].encode()); fcntl.flock(fd, fcntl.LOCK_EX); "
+                             "print('held', flush=True); sys.stdin.read()", str(fake),
+                             json.dumps({"pid": 1, "host": "elsewhere", "file": str(other)})],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert not writer_alive(path)
+        RunLock(path).release()
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        fake.unlink(missing_ok=True)

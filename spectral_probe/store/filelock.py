@@ -180,8 +180,12 @@ class RunLock:
             self.release()
             raise
 
-    def _acquire(self, lock_file: Path) -> tuple[int, dict]:
-        """Take the exclusive lock of ``lock_file`` (retrying for 0.5 s); returns its descriptor and old record."""
+    def _acquire(self, lock_file: Path, identity: tuple[int, int] | None = None) -> tuple[int | None, dict]:
+        """Take the exclusive lock of ``lock_file`` (retrying for 0.5 s); returns its descriptor and old record.
+
+        With ``identity`` (an inode lock): a holder whose file is no longer that inode (inode numbers are
+        reused once a file is deleted) holds a different file; the lock is then skipped (descriptor None).
+        """
         deadline = time.monotonic() + _RETRY_SECONDS
         while True:
             try:
@@ -200,6 +204,8 @@ class RunLock:
             if taken:
                 return fd, info
             os.close(fd)
+            if identity is not None and _identity(info.get("file")) != identity:
+                return None, info
             if time.monotonic() > deadline:
                 raise RunLockedError(errno.EBUSY, f"run file '{self.path}' is being written by {_describe(info)}"
                                      f"{_via(self.path, info)}; wait for it to end, stop it, or choose another "
@@ -228,12 +234,17 @@ class RunLock:
         """
         if self._fd is None:
             return
-        lock_file = inode_lock_path(real_path(self.path))
+        real = real_path(self.path)
+        lock_file = inode_lock_path(real)
         if lock_file is None or lock_file in self._inodes:
             return
-        fd, _info = self._acquire(lock_file)
-        self._inodes[lock_file] = fd
-        self._write_record(fd, lock_file)
+        fd, _info = self._acquire(lock_file, _identity(real))
+        for old, old_fd in list(self._inodes.items()):     # the replaced inode is another file now
+            _drop(old, old_fd)
+            del self._inodes[old]
+        if fd is not None:
+            self._inodes[lock_file] = fd
+            self._write_record(fd, lock_file)
 
     @property
     def held(self) -> bool:
@@ -253,13 +264,7 @@ class RunLock:
         self._inodes = {}
         self._fd = None
         for lock_file, fd in held:
-            try:
-                if _same_file(fd, lock_file):
-                    lock_file.unlink(missing_ok=True)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)        # closing drops the flock
+            _drop(lock_file, fd)
 
     def __enter__(self) -> "RunLock":
         return self
@@ -282,11 +287,33 @@ def lock_holder(path: str | os.PathLike) -> dict | None:
     Tests the lock of the real file (symlinks resolved) and of its inode (hard links), each
     without taking it for longer than a system call.
     """
-    for lock_file in (lock_path(path), inode_lock_path(real_path(path))):
-        info = _test_lock(lock_file) if lock_file is not None else None
-        if info is not None:
-            return info
-    return None
+    info = _test_lock(lock_path(path))
+    if info is not None:
+        return info
+    inode_lock = inode_lock_path(real_path(path))
+    info = _test_lock(inode_lock) if inode_lock is not None else None
+    if info is not None and info.get("file") and _identity(info["file"]) != _identity(real_path(path)):
+        return None         # an inode number reused: the holder writes another file
+    return info
+
+
+def _identity(path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _drop(lock_file: Path, fd: int) -> None:
+    """Remove a lock file we hold, then release it."""
+    try:
+        if _same_file(fd, lock_file):
+            lock_file.unlink(missing_ok=True)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)        # closing drops the flock
 
 
 def _same_file(fd: int, lock_file: Path) -> bool:
