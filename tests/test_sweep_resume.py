@@ -87,3 +87,50 @@ def test_an_interrupted_sweep_continues_each_run_to_the_same_trajectory(tmp_path
     assert again.todo == []                                 # finished runs are not redone
     mtime = Path(first.path).stat().st_mtime_ns
     assert run_one(first)["status"] == "done" and Path(first.path).stat().st_mtime_ns == mtime
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_sweep_command_and_its_workers(tmp_path):
+    """The CLI with two local workers, SIGINT to its whole process group (as a terminal's Ctrl-C) once both
+    runs have a checkpoint after step 0; the same command again finishes them as an uninterrupted sweep."""
+    import os
+    import signal
+    import time
+
+    from spectral_probe.training.checkpoint import checkpoint_steps
+
+    fixed = {**FIXED, "epochs": 5000, "width": 32}
+    config = tmp_path / "s.toml"
+    config.write_text('[sweep]\nname = "r"\ncheckpoint_every = 100\n[fixed]\n'
+                      + "".join(f"{k} = {json.dumps(v)}\n" for k, v in fixed.items()) + "[grid]\nseed = [0, 1]\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "spectral_probe", "sweep", str(config), "--out", str(tmp_path / "out"),
+               "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    runs = tmp_path / "out" / "runs"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        files = sorted(runs.glob("*.h5")) if runs.is_dir() else []
+        try:
+            if len(files) == 2 and all(checkpoint_steps(f).max(initial=0) >= 100 for f in files):
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    log = proc.communicate(timeout=300)[0]
+    assert "rerun the same command" in log or "rerun the sweep to continue it" in log, log
+    stopped = {f.name: int(checkpoint_steps(f)[-1]) for f in files}
+    assert all(0 < s < fixed["epochs"] for s in stopped.values()), stopped
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "2 of 2 runs finished" in again.stdout, again.stdout + again.stderr
+    reference = plan_sweep(SweepSpec(fixed=fixed, grid={"seed": [0, 1]}), tmp_path / "ref", device="cpu",
+                           checkpoint_every=100)
+    for task in reference.tasks:
+        run_one(task)
+        loss, best = _scalars(task.path)
+        resumed, resumed_best = _scalars(runs / Path(task.path).name)
+        np.testing.assert_array_equal(resumed, loss)
+        assert resumed_best == best

@@ -145,6 +145,20 @@ def _collect(handle, task: RunTask) -> dict:
     try:
         return handle.result()
     except Exception as exc:  # noqa: BLE001 - any executor error becomes this run's failure record
-        record = record_failure(task, f"worker failed: {type(exc).__name__}: {exc}",
+        record = record_failure(task, f"worker failed: {type(exc).__name__}: {exc}{_resume_point(task)}",
                                 "".join(traceback.format_exception(exc)))
         return {"run_id": task.run_id, "status": "failed", "path": task.path, **record}
+
+
+def _resume_point(task: RunTask) -> str:
+    """``; its run file holds a checkpoint at epoch N: ...`` when the run can continue from one."""
+    from ..training.checkpoint import checkpoint_steps
+
+    try:
+        steps = checkpoint_steps(task.path) if Path(task.path).exists() else []
+    except (OSError, ValueError, KeyError):
+        return ""
+    if len(steps) == 0 or int(steps[-1]) == 0:
+        return ""
+    return (f"; its run file holds a checkpoint at epoch {int(steps[-1])}: rerun the sweep to continue it "
+            "from there")
