@@ -176,6 +176,12 @@ def build_model(
     """
     builder = _builder(name)
     check_known(kwargs, list(model_parameters(name)), "argument", owner=f"model {name!r}")
+    if isinstance(kwargs.get("width"), int) and isinstance(kwargs.get("depth"), int) and \
+            kwargs["width"] > 0 and kwargs["depth"] > 0:     # weights that cannot fit: refused before any layer
+        from ..sizes import check_model
+
+        check_model(kwargs["width"], kwargs["depth"], int(kwargs.get("in_features", 1)),
+                    int(kwargs.get("out_features", 1)), device=device)
     if seed is None:
         model = builder(**kwargs)
     else:

@@ -11,6 +11,7 @@ from torch import nn
 from .eig import NTKEigen, ntk_eigh, ntk_topk
 from .empirical import Implementation, check_inputs, check_parameters, count_parameters, \
     empirical_ntk, prepare_tensors, resolve_implementation
+from ..sizes import check_ntk
 from .memory import check_memory
 from .operator import ntk_operator, spectrum_from_operator
 from .parallel import cpu_guard
@@ -256,6 +257,8 @@ def analyze_ntk(
     """
     check_inputs(x, "x")
     check_parameters(model)
+    check_ntk(x.shape[0], [m.out_features for m in model.modules() if isinstance(m, nn.Linear)],
+              device=x.device)       # the per-sample factors of every layer, before any is computed
     grid = resolve_grid(grid_shape, x.shape[0])
     impl = resolve_implementation(model, implementation)
     dtype = prepare_tensors(model, dtype)[2]

@@ -13,13 +13,7 @@ class DenseKernelTooLarge(ValueError):
     """A dense object (kernel, Jacobian, eigenvectors) would not fit in memory."""
 
 
-def format_bytes(n: float) -> str:
-    """Human-readable size in binary units (``"1.0 GiB"``)."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
+from ..sizes import format_bytes  # noqa: E402 - one formatter for every memory message
 
 
 def check_memory(

@@ -28,7 +28,15 @@ def grid_coords(grid_shape: tuple[int, ...], device=None, dtype=torch.float32) -
     -------
     torch.Tensor
         Shape ``(prod(grid_shape), len(grid_shape))``.
+
+    Raises
+    ------
+    SizeTooLarge
+        (a ``ValueError``) when the grid cannot fit in memory (:func:`spectral_probe.sizes.check_grid`).
     """
+    from ..sizes import check_grid
+
+    check_grid(grid_shape)
     axes = [torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype) for n in grid_shape]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)

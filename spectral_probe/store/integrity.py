@@ -60,6 +60,21 @@ class DamagedFileError(OSError):
         return self.strerror
 
 
+#: leading bytes of files mistaken for run files -> what they are
+_KINDS = ((b"RIFF", "a WAV audio file"), (b"fLaC", "a FLAC audio file"), (b"ID3", "an MP3 audio file"),
+          (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"PK\x03\x04", "a zip archive (.npz?)"),
+          (b"\x93NUMPY", "a NumPy .npy array"), (b"%PDF", "a PDF document"))
+
+
+class NotHDF5Error(DamagedFileError):
+    """A file of another known format (audio, an image, an archive): not a run file, rather than a damaged one."""
+
+    def __init__(self, path, kind: str) -> None:
+        OSError.__init__(self, errno.EINVAL, f"'{path}' is not an HDF5 run file ({kind}); pass a run file "
+                                             "written by spectral-probe train (.h5)")
+        self.filename = None
+
+
 # --------------------------------------------------------------------------- superblock
 @dataclass(frozen=True)
 class Superblock:
@@ -128,6 +143,11 @@ def read_superblock(path: str | os.PathLike) -> Superblock:
     with open(path, "rb") as fh:
         start = _find_signature(fh)
         if start is None:
+            fh.seek(0)
+            head = fh.read(16)
+            kind = next((k for magic, k in _KINDS if head.startswith(magic)), None)
+            if kind is not None:
+                raise NotHDF5Error(path, kind)
             size = os.fstat(fh.fileno()).st_size
             why = "it is empty" if size == 0 else f"it holds {size} bytes without an HDF5 signature"
             raise DamagedFileError(path, f"not an HDF5 file ({why})")

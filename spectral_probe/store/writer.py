@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -13,7 +14,7 @@ from typing import Callable, Iterable, Mapping
 import h5py
 import numpy as np
 
-from .filelock import RunLock, remove_stale_temporaries
+from .filelock import RunLock, real_path, remove_stale_temporaries
 from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
 from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
                      STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
@@ -103,7 +104,8 @@ class TrajectoryWriter:
             raise FileNotFoundError(errno.ENOENT, f"folder '{self.path.parent}' of run file does not exist; "
                                     "create it first")
         self._lock = lock if lock is not None else RunLock(self.path)
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._real = real_path(self.path)       # a symlink stays a link: the file it names is written
+        self._tmp = self._real.with_name(f".{self._real.name}.{os.getpid()}.tmp")
         try:
             remove_stale_temporaries(self.path)
             self._replace = self.path.exists()
@@ -121,6 +123,7 @@ class TrajectoryWriter:
     # ------------------------------------------------------------------ open
     def _create(self) -> None:
         """Build the file under a temporary name; :meth:`start` moves it to ``path``."""
+        self._room(0, "create", "its first metadata")
         try:
             self._h5 = h5py.File(self._tmp, "w", libver="latest")
         except OSError as exc:
@@ -137,6 +140,7 @@ class TrajectoryWriter:
 
     def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
         check_file(self.path)
+        self._room(self.path.stat().st_size, "open for resuming", "a working copy of the file")
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
             clear_write_flags(self._tmp)        # left set by a killed SWMR writer
@@ -233,7 +237,12 @@ class TrajectoryWriter:
                                  f"need coordinates in coords= ('{STEP}' is added for trajectory variables)")
         if group in self._layouts:
             check_same_layout(group, self._layouts[group], self._h5[group], variables, coords)
+            for key, value in (attrs or {}).items():        # a resumed run's settings (e.g. its epochs)
+                self._h5[group].attrs[key] = attr_value(value)
             return
+        static = sum(8 * int(np.prod([sizes[d] for d in v.dims])) for v in variables.values() if not v.trajectory)
+        self._room(static + sum(8 * sizes[d] for d, v in coords.items() if not isinstance(v, int)),
+                   f"declare group '{group}' in", "its variables")
         g = self._nc.create_group(group)
         if any(v.trajectory for v in variables.values()):
             g.dimensions[STEP] = None
@@ -313,6 +322,7 @@ class TrajectoryWriter:
         if self._started:
             return
         self._require_declare_phase("start()")
+        self._room(0, "start", "its first flush")
         self._nc.close()
         try:
             self._h5.flush()
@@ -330,18 +340,19 @@ class TrajectoryWriter:
     def _publish(self) -> None:
         """Move the temporary file to ``path`` (atomically; never clobbering a file that appeared meanwhile)."""
         if self._replace:
-            os.replace(self._tmp, self.path)
+            os.replace(self._tmp, self._real)
         else:
             try:
-                os.link(self._tmp, self.path)
+                os.link(self._tmp, self._real)
             except FileExistsError:
                 raise
             except OSError:     # no hard links on this file system
-                if self.path.exists():
+                if self._real.exists():
                     raise FileExistsError(errno.EEXIST, str(self.path)) from None
-                os.replace(self._tmp, self.path)
+                os.replace(self._tmp, self._real)
             self._tmp.unlink(missing_ok=True)
         self._tmp = None
+        self._lock.track()      # the published file is a new inode: lock it against hard links too
 
     def put(self, group: str, name: str, value) -> None:
         """Write the whole of a static variable (before or after :meth:`start`)."""
@@ -353,6 +364,7 @@ class TrajectoryWriter:
         value = np.asarray(value)
         if value.shape != g[name].shape:
             raise ValueError(f"{group}/{name} has shape {g[name].shape}, got {value.shape}")
+        self._room(value.nbytes, f"write {group}/{name} in", "its values")
         self._write(lambda: g[name].__setitem__((), to_stored(value)), f"write {group}/{name}")
 
     def append(self, group: str, step, **values) -> None:
@@ -372,7 +384,7 @@ class TrajectoryWriter:
         rows = check_rows(group, layout, steps, values, self._last_step.get(group))
         n, k = self._rows[group], steps.size
         ds = {name: self._dataset(group, name) for name in [*layout.trajectory, STEP]}
-        check_space(self.path, bytes_needed(ds, k), self.reserve_bytes, self._kept())
+        self._room(bytes_needed(ds, k), "append to", "the next rows")
 
         def write() -> None:
             for name in layout.trajectory:
@@ -395,6 +407,17 @@ class TrajectoryWriter:
         if key not in self._handles:
             self._handles[key] = self._h5[group][name]
         return self._handles[key]
+
+    def _room(self, need: int, action: str, what: str) -> None:
+        """Refuse (``OSError(ENOSPC)``, nothing written) unless ``need`` bytes and the reserve fit (every
+        write that grows the file checks first: see :mod:`spectral_probe.store.space`)."""
+        try:
+            check_space(self._tmp or self._real, need, self.reserve_bytes, action=action, what=what, name=self.path)
+        except OSError as exc:
+            if self._started and not self._failed:     # commit what is written and buffered (the reserve pays
+                with contextlib.suppress(OSError, ValueError, RuntimeError):    # for it): the message counts
+                    self.flush()                                                # what the file keeps
+            raise OSError(exc.errno, f"{exc.strerror}{self._kept()}") from None
 
     def _kept(self) -> str:
         if not self._committed:

@@ -4,6 +4,7 @@ A sweep file has up to four tables::
 
     [sweep]            # name, description and execution settings (see SETTINGS)
     name = "fig6"
+    checkpoint_every = 100   # epochs between checkpoints (default: 10 per run); resume points
     [sweep.slurm]      # submitit parameters, passed to AutoExecutor.update_parameters
     timeout_min = 240
     [fixed]            # one value for every run
@@ -35,7 +36,8 @@ __all__ = ["SETTINGS", "SweepSpec", "load_config", "parse_grid_args", "parse_set
 #: keys of the [sweep] table and their types
 SETTINGS: dict[str, type | tuple[type, ...]] = {
     "name": str, "description": str, "outdir": str, "executor": str, "workers": int, "scheduler": str,
-    "cluster": str, "device": str, "threads": int, "record_every": int, "retry_failed": bool, "slurm": dict,
+    "cluster": str, "device": str, "threads": int, "record_every": int, "checkpoint_every": int,
+    "retry_failed": bool, "slurm": dict,
 }
 _TABLES = ("sweep", "fixed", "grid")
 

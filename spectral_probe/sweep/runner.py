@@ -14,6 +14,7 @@ from .executors import LocalExecutor, SweepExecutor
 from .grid import RunPlan, expand
 from .unit import RunTask, is_complete, read_failure, record_failure, run_one
 from .validate import SweepValidationError, check_device, validate_runs
+from ..validation import positive_int
 
 __all__ = ["SweepPlan", "SweepReport", "plan_sweep", "run_sweep"]
 
@@ -48,8 +49,12 @@ class SweepReport:
 
 def plan_sweep(spec: SweepSpec, outdir: str | Path, *, device: str = "auto", threads: int | None = 1,
                record_every: int = 50, retry_failed: bool = True, validate: bool = True,
-               device_here: bool = True) -> SweepPlan:
+               device_here: bool = True, checkpoint_every: int | None = None) -> SweepPlan:
     """Validate ``spec``, list its runs, and find those whose run file is not complete yet.
+
+    ``checkpoint_every`` (default: the ``[sweep]`` setting, else ten checkpoints per run,
+    :func:`~spectral_probe.sweep.unit.checkpoint_cadence`) sets the runs' resume points: an
+    unfinished run continues from its last checkpoint.
 
     ``retry_failed=False`` also skips runs with a failure record.  With ``validate`` (default)
     every run still to do is checked before anything starts
@@ -67,7 +72,9 @@ def plan_sweep(spec: SweepSpec, outdir: str | Path, *, device: str = "auto", thr
     outdir = Path(outdir)
     plans, index = expand(spec)
     runs = outdir / "runs"
-    tasks = [RunTask(p.run_id, p.params, str(runs / f"{p.run_id}.h5"), device, threads, record_every)
+    every = positive_int(checkpoint_every if checkpoint_every is not None else spec.settings.get("checkpoint_every"),
+                         "checkpoint_every", allow_none=True)
+    tasks = [RunTask(p.run_id, p.params, str(runs / f"{p.run_id}.h5"), device, threads, record_every, every)
              for p in plans]
     todo = [t for t in tasks if not is_complete(t.path) and (retry_failed or read_failure(t.path) is None)]
     if validate and todo:
@@ -96,7 +103,8 @@ def run_sweep(plan: SweepPlan, executor: SweepExecutor | None = None, *,
     A run that raises is recorded (``runs/<run_id>.error.json``, ``status``/``error``
     in the Dataset) and the others go on; so does a worker that dies (its
     executor's error is recorded).  Interrupting (Ctrl-C) cancels the work not
-    started; run the sweep again to resume.
+    started and checkpoints the runs in progress; run the sweep again to resume: finished runs
+    are skipped, unfinished ones continue from their last checkpoint.
 
     Parameters
     ----------
@@ -137,6 +145,20 @@ def _collect(handle, task: RunTask) -> dict:
     try:
         return handle.result()
     except Exception as exc:  # noqa: BLE001 - any executor error becomes this run's failure record
-        record = record_failure(task, f"worker failed: {type(exc).__name__}: {exc}",
+        record = record_failure(task, f"worker failed: {type(exc).__name__}: {exc}{_resume_point(task)}",
                                 "".join(traceback.format_exception(exc)))
         return {"run_id": task.run_id, "status": "failed", "path": task.path, **record}
+
+
+def _resume_point(task: RunTask) -> str:
+    """``; its run file holds a checkpoint at epoch N: ...`` when the run can continue from one."""
+    from ..training.checkpoint import checkpoint_steps
+
+    try:
+        steps = checkpoint_steps(task.path) if Path(task.path).exists() else []
+    except (OSError, ValueError, KeyError):
+        return ""
+    if len(steps) == 0 or int(steps[-1]) == 0:
+        return ""
+    return (f"; its run file holds a checkpoint at epoch {int(steps[-1])}: rerun the sweep to continue it "
+            "from there")

@@ -49,7 +49,8 @@ from ..models import build_model, list_models, model_parameters
 from ..models.base import INR
 from ..models.siren import _check_scale, check_size
 from ..signals import EQN5_BANDS, Target, load_target
-from ..validation import check_known
+from ..sizes import check_samples, check_training
+from ..validation import check_known, positive_int
 from .loop import TrainConfig
 
 __all__ = ["Preset", "PRESETS", "RunSpec", "make_run", "PAPER_AUDIO_SAMPLES", "PAPER_AUDIO_EPOCHS",
@@ -248,6 +249,8 @@ def make_run(
         raise ValueError(f"--s0/--s1 set WINNER noise and apply to siren2 only, not {model!r}")
     check_known([omega_rule], OMEGA_RULES, "omega_rule", exc=ValueError)
     p = PRESETS[preset]
+    if num_samples is not None:
+        check_samples(positive_int(num_samples, "num_samples"))    # before a target of that size is made
     loaded, target_kwargs = _load(target, p, num_samples, offset, seed)
     one_d = loaded.spatial_dims == 1
     scale = loaded.n / PAPER_AUDIO_SAMPLES if one_d else 1.0
@@ -280,6 +283,8 @@ def make_run(
                            "lr": PAPER_LR, "lr_step": PAPER_LR_STEP,
                            "lr_gamma": p.audio_lr_gamma if one_d else p.image_lr_gamma, "seed": seed,
                            "compile": p.compile, **(train_overrides or {})})
+    check_training(loaded.n, kwargs["width"], kwargs["depth"], loaded.spatial_dims, loaded.channels,
+                   batch_size=train.batch_size)
     spec = RunSpec(model=model, model_kwargs=kwargs, train=train,
                    target=target if isinstance(target, str) else target.name,
                    target_kwargs=target_kwargs, preset=preset, seed=seed, freq_scale=scale, psi=psi,
