@@ -176,7 +176,7 @@ def check_training(num_samples: int, width: int, depth: int, in_features: int = 
                budget=budget)
 
 
-def check_grid(grid_shape, *, option: str = "grid", flag: str | None = None, budget: int | None = None) -> None:
+def check_grid(grid_shape, *, option: str = "grid_shape", flag: str | None = None, budget: int | None = None) -> None:
     """Refuse a coordinate grid that cannot be held (coordinates and the temporaries that build them)."""
     shape = tuple(int(n) for n in grid_shape)
     points = 1
@@ -184,7 +184,7 @@ def check_grid(grid_shape, *, option: str = "grid", flag: str | None = None, bud
         points *= n
     value = "x".join(map(str, shape)) if len(shape) > 1 else shape[0]
     if len(shape) == 1:
-        option, flag = ("n", flag or "--n") if option == "grid" else (option, flag)
+        option, flag = ("num_samples", flag or "--num-samples") if option == "grid_shape" else (option, flag)
     check_fits(2 * points * len(shape) * ITEM, option, value,
                f"{points:,} points x {len(shape)} float32 coordinates and the mesh that builds them", flag=flag,
                budget=budget)
@@ -195,5 +195,5 @@ def check_ntk(n: int, layer_widths, *, itemsize: int = ITEM, device=None, budget
     point: activation, derivative and back-propagated factor) cannot fit; the dense kernel is checked
     separately (:func:`spectral_probe.ntk.memory.check_memory`, naming the matrix-free route)."""
     units = max(int(sum(layer_widths)), 1)
-    check_fits(3 * int(n) * units * itemsize, "n", int(n),
+    check_fits(3 * int(n) * units * itemsize, "num_samples", int(n),
                f"{int(n):,} points x {units} hidden units of per-sample NTK factors", device=device, budget=budget)

@@ -45,12 +45,12 @@ def test_training_estimate_and_the_input_blamed():
 
 
 def test_grid_ntk_and_model_checks():
-    with pytest.raises(SizeTooLarge, match=r"^grid=100000x100000 \(--grid\) needs about 149\.0 GiB"):
+    with pytest.raises(SizeTooLarge, match=r"^grid_shape=100000x100000 \(--grid-shape\) needs about 149\.0 GiB"):
         check_grid((100_000, 100_000), budget=2 ** 30)
-    with pytest.raises(SizeTooLarge, match=r"^n=100000000 \(--n\)"):
+    with pytest.raises(SizeTooLarge, match=r"^num_samples=100000000 \(--num-samples\)"):
         check_grid((100_000_000,), budget=2 ** 20)
     check_grid((1000, 1000), budget=16 * 10 ** 6)              # 2 x 10^6 points x 2 x 4 B = 16 MB
-    with pytest.raises(SizeTooLarge, match=r"^n=100000000 \(--n\) needs about 1\.1 TiB"):
+    with pytest.raises(SizeTooLarge, match=r"^num_samples=100000000 \(--num-samples\) needs about 1\.1 TiB"):
         check_ntk(10 ** 8, [256, 256, 256, 256, 1], budget=2 ** 34)
     with pytest.raises(SizeTooLarge, match=r"^depth=100000000 \(--depth\)"):
         check_model(16, 10 ** 8, budget=2 ** 30)
@@ -73,11 +73,11 @@ def test_library_entry_points_refuse_before_allocating():
         make_run("siren", "synthetic:broadband", num_samples=256, depth=10 ** 8)
     with pytest.raises(SizeTooLarge, match=r"^width=100000000 "):
         build_model("siren", width=10 ** 8, depth=4)
-    with pytest.raises(SizeTooLarge, match=r"^grid=100000x100000 "):
+    with pytest.raises(SizeTooLarge, match=r"^grid_shape=100000x100000 "):
         grid_coords((100_000, 100_000))
     model = build_model("siren", width=1024, depth=4, seed=0)
     x = torch.zeros(10 ** 7, 1)            # 40 MB of points; their NTK factors: 3 x 10^7 x 4097 x 4 B = 492 GB
-    with pytest.raises(SizeTooLarge, match=r"^n=10000000 \(--n\) needs about 457\.9 GiB"):
+    with pytest.raises(SizeTooLarge, match=r"^num_samples=10000000 \(--num-samples\) needs about 457\.9 GiB"):
         analyze_ntk(model, x, top_k=4)
 
 
@@ -85,8 +85,10 @@ def test_library_entry_points_refuse_before_allocating():
     ([*TRAIN, "--num-samples", "1000000000000"], "error: num_samples=1000000000000 (--num-samples) needs about 29.1 TiB"),
     ([*TRAIN, "--width", "100000000"], "error: width=100000000 (--width) needs about"),
     ([*TRAIN, "--depth", "100000000"], "error: depth=100000000 (--depth) needs about"),
-    (["ntk", "--model", "siren", "--n", "100000000"], "error: n=100000000 (--n) needs about 1.1 TiB"),
-    (["ntk", "--model", "siren", "--grid", "100000x100000"], "error: grid=100000x100000 (--grid) needs about 149.0 GiB"),
+    (["ntk", "--model", "siren", "--num-samples", "100000000"],
+     "error: num_samples=100000000 (--num-samples) needs about 1.1 TiB"),
+    (["ntk", "--model", "siren", "--grid-shape", "100000x100000"],
+     "error: grid_shape=100000x100000 (--grid-shape) needs about 149.0 GiB"),
     (["ntk", "--model", "siren", "--width", "100000000"], "error: width=100000000 (--width) needs about"),
 ])
 def test_cli_refuses_in_one_line(tmp_path, args, line):

@@ -438,6 +438,10 @@ def _analyse(model, coords, target, setup, opts) -> None:
                      f"a dense {n}x{n} NTK and its eigendecomposition", device=coords.device,
                      alternative="use the matrix-free route: --top-k K (Lanczos top-K eigenpairs, "
                                  "S(k) without forming the kernel)")
+    from ..sizes import check_ntk               # the per-sample factors, before anything is printed
+
+    check_ntk(n, [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)],
+              device=coords.device)
     for line in setup.description:
         click.echo(line)
     if auto:
