@@ -119,6 +119,18 @@ def _complete(out: Path) -> list[Path]:
     return [p for p in (out / "runs").glob("*.h5") if is_complete(p)]
 
 
+def _wait_until_gone(pgid: int, limit: float = 30.0) -> None:
+    """Wait until no process of group ``pgid`` is left (a loaded machine takes a while to tear a killed
+    worker down; until then the OS has not released its ``flock``). Zombies have released theirs."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+
+
 def test_resume_after_kill_skips_finished_runs(tmp_path):
     args = ["--out", str(tmp_path), "--set", "epochs=600", "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "spectral_probe", "sweep", str(TINY), *args, "--workers", "1"],
@@ -128,6 +140,7 @@ def test_resume_after_kill_skips_finished_runs(tmp_path):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)        # the sweep and its workers, as a scheduler would
     proc.wait()
+    _wait_until_gone(proc.pid)                 # a killed worker holds its run lock until it has exited
     finished = {p: p.stat().st_mtime_ns for p in _complete(tmp_path)}
     assert 2 <= len(finished) < 6, f"sweep was killed with {len(finished)} of 6 runs done"
     res = CliRunner().invoke(main, ["sweep", str(TINY), *args, "--workers", "2"])
