@@ -259,3 +259,32 @@ def test_epoch_blocks_follow_the_cadence_also_after_a_resume():
     np.testing.assert_allclose(psnr, -10 * np.log10(np.arange(76, 101)))
     with pytest.raises(ValueError, match="positive integer"):
         EpochBlocks(log_steps(10, 3))
+
+
+def test_the_tensorboard_logger_follows_recorders_by_their_view_only(tmp_path):
+    from spectral_probe.monitor import TensorBoardLogger
+
+    with pytest.raises(TypeError, match="RunRecorder with `tensorboard` set\\), got NormRecorder"):
+        TensorBoardLogger(tmp_path / "tb", [NormRecorder()])
+    odd = NormRecorder()
+    odd.tensorboard = "norms"
+    with pytest.raises(ValueError, match="NormRecorder.tensorboard is 'norms'; TensorBoard views: scalars, "):
+        TensorBoardLogger(tmp_path / "tb", [odd])
+    assert not (tmp_path / "tb").exists()                 # refused before any output
+
+
+def test_a_plain_callback_with_an_empty_writer_still_gets_one_with_a_deprecation_note(tmp_path):
+    class Legacy(Callback):                     # how recorders were recognised before RunRecorder
+        def __init__(self):
+            self.writer = None
+
+        def on_fit_start(self, state):
+            self.writer.set_attrs(None, legacy=1)
+
+    spec, target = _tiny(2)
+    legacy = Legacy()
+    with pytest.warns(DeprecationWarning, match="Legacy gets the run's writer .* make it a .*RunRecorder"):
+        train_to_file(spec, target, tmp_path / "run.h5", probes=[legacy])
+    from spectral_probe.store import open_run as _open
+
+    assert _open(tmp_path / "run.h5").attrs["legacy"] == 1

@@ -180,29 +180,28 @@ class BottleneckWatch(RunRecorder):
         self.reference: ind.TargetReference | None = None
         self._point = None
         self._prepared = False
-        self._horizon_attrs: dict = {}
+        self._run_attrs: dict = {}
 
     @property
     def verdict(self) -> Verdict:
         return self.detector.verdict
 
     # ------------------------------------------------------------------ set-up
-    def prepare(self, state_or_model, target=None, values: torch.Tensor | None = None,
-                epochs: int | None = None) -> None:
+    def prepare(self, model, target=None, values: torch.Tensor | None = None, epochs: int | None = None) -> None:
         """Resolve the hidden hook point and the target's reference spectrum (call before :meth:`check`).
 
         Inside :func:`fit` it gets the fit's state; in your own loop call ``prepare(model, target)``
         (``values``: the target's values on the model's device; ``epochs``: the length of the run, the
         horizon of the gain's trend).
         """
-        if isinstance(state_or_model, TrainState):
-            state = state_or_model
+        if isinstance(model, TrainState):           # from the RunRecorder template (on_fit_start)
+            state = model
             self._prepare(state.model, state.target, state.values, state.config.epochs)
-            self._horizon_attrs = {"epochs": state.config.epochs, "target": getattr(state.target, "name", "none")}
+            self._run_attrs = {"epochs": state.config.epochs, "target": getattr(state.target, "name", "none")}
         else:
-            self._prepare(state_or_model, target, values, epochs)
-            self._horizon_attrs = {**({"epochs": int(epochs)} if epochs is not None else {}),
-                                   "target": getattr(target, "name", "none")}
+            self._prepare(model, target, values, epochs)
+            self._run_attrs = {**({"epochs": int(epochs)} if epochs is not None else {}),
+                              "target": getattr(target, "name", "none")}
 
     def declare(self, writer=None) -> None:
         """Declare the ``bottleneck`` group in ``writer`` (default: :attr:`writer`), after :meth:`prepare`."""
@@ -242,10 +241,10 @@ class BottleneckWatch(RunRecorder):
     def _attrs(self) -> dict:
         """The group's attributes (:func:`detector_settings` reads the detector's back from them)."""
         return {"every": self.every, "thresholds": self.thresholds.to_dict(), "hidden": self._point or "none",
-                **({"epochs": self._horizon_attrs["epochs"]} if "epochs" in self._horizon_attrs else {}),
+                **({"epochs": self._run_attrs["epochs"]} if "epochs" in self._run_attrs else {}),
                 "undecidable": self.detector.undecidable or "", "suggestion": self.detector.suggestion,
                 "target_band": list(self.detector.band or ()),
-                "target": self._horizon_attrs.get("target", "none"),
+                "target": self._run_attrs.get("target", "none"),
                 "step": "epochs completed (parameters after `step` updates)",
                 "definitions": "see spectral_probe.bottleneck module docstring"}
 

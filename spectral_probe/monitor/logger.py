@@ -194,4 +194,7 @@ def _view(source) -> str:
     if view is None:
         raise TypeError(f"TensorBoardLogger follows run recorders with a TensorBoard view (Probe, NTKSnapshot and "
                         f"BottleneckWatch, or a RunRecorder with `tensorboard` set), got {type(source).__name__}")
+    if view not in EventSink.VIEWS:
+        raise ValueError(f"{type(source).__name__}.tensorboard is {view!r}; TensorBoard views: "
+                         f"{', '.join(EventSink.VIEWS)}")
     return view

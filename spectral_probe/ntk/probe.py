@@ -74,6 +74,9 @@ class NTKSnapshot(RunRecorder):
         of the subsampled problem).
     """
 
+    tensorboard = "ntk"
+    data_attributes = ("writer", "epochs", "spectra", "eigenvalues", "seconds")
+
     def __init__(self, every: int = 50, *, top_k: int = 0, stride: int = 1, rtol: float = 0.0,
                  dtype: torch.dtype | None = None, at_start: bool = True,
                  writer=None, group: str = "ntk", forecast: int = 0,
@@ -96,9 +99,6 @@ class NTKSnapshot(RunRecorder):
         self.seconds: list[float] = []
         self.n = 0
         self._written = 0
-
-    tensorboard = "ntk"
-    data_attributes = ("writer", "epochs", "spectra", "eigenvalues", "seconds")
 
     # ------------------------------------------------------------------ callback hooks
     def prepare(self, state) -> None:

@@ -242,7 +242,8 @@ def fit_batched(
         As for ``fit``; ``batch_size`` must be None or the full batch.
     callbacks
         Optional: one sequence of callbacks per model; each sees a
-        :class:`~spectral_probe.training.TrainState` for its own model.
+        :class:`~spectral_probe.training.TrainState` for its own model.  Each
+        sequence is called in ``order`` (:func:`~spectral_probe.training.loop.ordered`).
     implementation
         ``"auto"``, ``"bmm"`` or ``"vmap"`` (:class:`BatchedImplementation`).
     max_models

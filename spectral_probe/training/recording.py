@@ -176,9 +176,23 @@ def recorders(callbacks: Sequence[Callback]) -> list[RunRecorder]:
     return [cb for cb in callbacks if isinstance(cb, RunRecorder)]
 
 
-def bind_writer(callbacks: Sequence[Callback], writer) -> list[RunRecorder]:
-    """Hand ``writer`` to every recorder among ``callbacks`` that has none; returns those that took it."""
-    return [r for r in recorders(callbacks) if r.bind(writer)]
+def bind_writer(callbacks: Sequence[Callback], writer) -> list:
+    """Hand ``writer`` to every recorder among ``callbacks`` that has none; returns those that took it.
+
+    A callback that is no :class:`RunRecorder` but has a ``writer`` attribute set to None (how recorders
+    were recognised before this protocol) still gets it, with a :class:`DeprecationWarning`.
+    """
+    import warnings
+
+    taken = [r for r in recorders(callbacks) if r.bind(writer)]
+    for cb in callbacks:
+        if not isinstance(cb, RunRecorder) and getattr(cb, "writer", False) is None:
+            warnings.warn(f"{type(cb).__name__} gets the run's writer because it has a `writer` attribute set to "
+                          "None; make it a spectral_probe.training.recording.RunRecorder (this fallback goes in "
+                          "the next release)", DeprecationWarning, stacklevel=3)
+            cb.writer = writer
+            taken.append(cb)
+    return taken
 
 
 def describe(callback: Callback) -> dict:
