@@ -15,8 +15,10 @@ A callback's *step* is the number of completed parameter updates (epochs):
   ``on_fit_start`` for step 0).
 
 A callback with ``every = M`` acts on the steps ``0, M, 2M, ...``
-(:func:`is_due`).  The run-file recorder flushes its buffered epochs in blocks
-of ``every`` rows, which under :func:`fit` lands on the same steps.
+(:func:`is_due`).  The run-file recorder and the TensorBoard logger copy the
+loop's losses to the host when the completed epochs reach a multiple of their
+``every`` (:class:`~spectral_probe.training.recording.EpochBlocks`), on the same
+steps in a resumed fit as in a fresh one.
 
 Explicit schedules
 ------------------

@@ -12,7 +12,10 @@ Every change of these settings in spectral-probe goes through this module:
 * :func:`torch_settings` -- both, as one context (what a command changes);
 * :func:`snapshot` / :func:`restore` -- every setting above plus the default dtype,
   for code that must hand a process back as it found it (the test suite does,
-  after every test).
+  after every test);
+* :func:`kept_environment` -- ``os.environ`` as it was before a block, for libraries that
+  set variables for their child processes in the caller's environment (dask's nanny:
+  ``OMP_NUM_THREADS=1``, ``PYTHONHASHSEED``, ...).
 
 >>> with torch_threads(1):           # doctest: +SKIP
 ...     fit(model, target)            # one thread inside, the caller's count after
@@ -21,13 +24,15 @@ Every change of these settings in spectral-probe goes through this module:
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Iterator
 
 import torch
 
 from .validation import positive_int
 
-__all__ = ["torch_threads", "float32_matmul", "precision_settings", "torch_settings", "snapshot", "restore"]
+__all__ = ["torch_threads", "float32_matmul", "precision_settings", "torch_settings", "snapshot", "restore",
+           "kept_environment", "restore_environment"]
 
 _PRECISIONS = ("highest", "high")
 
@@ -127,4 +132,35 @@ def restore(saved: dict) -> list[str]:
         torch.set_float32_matmul_precision(saved["float32_matmul_precision"])
         torch.backends.cuda.matmul.allow_tf32 = saved["cuda_matmul_allow_tf32"]
         torch.backends.cudnn.allow_tf32 = saved["cudnn_allow_tf32"]
+    return changed
+
+
+@contextlib.contextmanager
+def kept_environment() -> Iterator[dict]:
+    """Undo every change of ``os.environ`` made inside the block when it ends.
+
+    Yields
+    ------
+    dict
+        Filled when the block ends: ``{name: value before the block (None: unset)}`` of every variable the
+        block set, changed or removed, for :func:`restore_environment` later (a library that sets them again
+        while it runs, e.g. dask's nanny when it restarts a worker).
+    """
+    before = dict(os.environ)
+    changes: dict = {}
+    try:
+        yield changes
+    finally:
+        changes.update({k: before.get(k) for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)})
+        restore_environment(changes)
+
+
+def restore_environment(saved: dict) -> list[str]:
+    """Put back ``{name: value or None (unset)}`` in ``os.environ``; returns the names that had changed."""
+    changed = sorted(k for k, v in saved.items() if os.environ.get(k) != v)
+    for key in changed:
+        if saved[key] is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved[key]
     return changed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -54,14 +55,59 @@ def gt_bach(shared_data) -> Path:
 _SESSION = snapshot()
 
 
+def _handlers() -> dict:
+    """The Python-level handler of every signal a process can catch."""
+    out = {}
+    for signum in signal.valid_signals():
+        try:
+            out[signum] = signal.getsignal(signum)
+        except (OSError, ValueError):       # SIGKILL, SIGSTOP and real-time signals on some platforms
+            continue
+    return out
+
+
+#: variables set by pytest while a test runs, and by torch for the rest of the process on its first
+#: compile (inductor's cache folder): not spectral-probe's doing, left as they are
+_NOT_OURS = ("PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR")
+
+
+def _environment_changes(before: dict) -> list[str]:
+    """Names of the environment variables set, changed or removed since ``before``; puts them back."""
+    changed = sorted(k for k in set(before) | set(os.environ)
+                     if before.get(k) != os.environ.get(k) and k not in _NOT_OURS)
+    for key in changed:
+        if key in before:
+            os.environ[key] = before[key]
+        else:
+            os.environ.pop(key, None)
+    return changed
+
+
+def _handler_changes(before: dict) -> list[str]:
+    """Names of the signals whose handler changed since ``before``; puts the handlers back."""
+    changed = []
+    for signum, handler in _handlers().items():
+        if signum in before and handler is not before[signum]:
+            changed.append(signal.Signals(signum).name)
+            signal.signal(signum, before[signum])
+    return changed
+
+
 @pytest.fixture(autouse=True)
-def _torch_settings():
-    """Every test starts with the session's torch settings and the same thread count (at most 2, as on the CI
-    machine), whatever the previous test did; a test whose code leaves a setting changed fails (library code
-    changes them only inside :mod:`spectral_probe.torch_settings`' context managers), and the settings are
-    restored for the next test either way."""
+def _process_state():
+    """Every test starts with the session's process state and hands it back as it found it.
+
+    Torch's settings (the same thread count, at most 2, as on the CI machine), the environment and the
+    signal handlers are put back after each test, whatever it did; a test whose code left one of them changed
+    fails, naming it (library code changes them only inside :mod:`spectral_probe.torch_settings`'s context
+    managers, :func:`spectral_probe.paperscale.runner.data_folder`, ``InterruptGuard.installed``...), so the
+    suite passes in any order (``--random-order``, README "Tests")."""
     start = {**_SESSION, "threads": min(2, _SESSION["threads"])}
     restore(start)
+    environment, handlers = dict(os.environ), _handlers()
     yield
     leaked = restore(start)
-    assert not leaked, f"the test left torch settings changed: {leaked} (use spectral_probe.torch_settings)"
+    leaked += [f"environment variable {k}" for k in _environment_changes(environment)]
+    leaked += [f"handler of {name}" for name in _handler_changes(handlers)]
+    assert not leaked, (f"the test left process state changed: {', '.join(map(str, leaked))} (use "
+                        "spectral_probe.torch_settings, monkeypatch or a context manager that restores it)")

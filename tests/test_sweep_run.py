@@ -93,9 +93,11 @@ def test_a_run_that_raises_is_recorded(local):
 
 
 def test_dask_scheduler_gives_the_same_dataset(local, tmp_path):
+    from spectral_probe.torch_settings import kept_environment
+
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+    with kept_environment(), distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                                      host="127.0.0.1", dashboard_address=None) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tcp://127.0.0.1:")
         res = sweep(*GRID, "--out", str(tmp_path), "--scheduler", address)

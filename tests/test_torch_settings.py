@@ -66,3 +66,40 @@ def test_float32_matmul_nests():
         with float32_matmul("highest") as inner:
             assert inner["float32_matmul_precision"] == "highest"
         assert torch.get_float32_matmul_precision() == "high"
+
+
+def test_kept_environment_undoes_sets_changes_and_removals_even_on_error(monkeypatch):
+    import os
+
+    from spectral_probe.torch_settings import kept_environment, restore_environment
+
+    monkeypatch.setenv("SP_TEST_KEEP", "old")
+    monkeypatch.delenv("SP_TEST_NEW", raising=False)
+    with pytest.raises(RuntimeError, match="boom"):
+        with kept_environment() as changes:
+            os.environ["SP_TEST_NEW"] = "1"
+            os.environ["SP_TEST_KEEP"] = "changed"
+            raise RuntimeError("boom")
+    assert os.environ["SP_TEST_KEEP"] == "old" and "SP_TEST_NEW" not in os.environ
+    assert changes == {"SP_TEST_NEW": None, "SP_TEST_KEEP": "old"}
+    os.environ["SP_TEST_NEW"] = "again"                 # set again later (a restarted dask worker)
+    assert restore_environment(changes) == ["SP_TEST_NEW"]
+    assert "SP_TEST_NEW" not in os.environ and restore_environment(changes) == []
+
+
+def test_the_dask_executor_leaves_the_environment_as_it_found_it():
+    """dask's nanny sets OMP_NUM_THREADS=1, PYTHONHASHSEED, ... for its workers in the parent's environment."""
+    import os
+
+    pytest.importorskip("distributed")
+    from spectral_probe.sweep.executors import DaskExecutor
+
+    before = dict(os.environ)
+    executor = DaskExecutor(workers=1)
+    try:
+        assert dict(os.environ) == before
+        worker = executor.client.submit(lambda: __import__("os").environ.get("OMP_NUM_THREADS"), pure=False)
+        assert worker.result(timeout=60) == "1"         # the workers still get theirs
+    finally:
+        executor.shutdown()
+    assert dict(os.environ) == before

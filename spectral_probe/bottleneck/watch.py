@@ -85,7 +85,8 @@ from . import indicators as ind
 from .detector import (AT_RISK, BOTTLENECK, FITTING, STATE_CODES, UNDECIDED, BottleneckDetector,
                                   Thresholds, Verdict, detect)
 from ..cadence import check_every, completed_epochs, is_due
-from ..training.loop import Callback, TrainState
+from ..training.loop import TrainState
+from ..training.recording import RunRecorder
 
 __all__ = ["FITTING", "AT_RISK", "BOTTLENECK", "UNDECIDED", "STATE_CODES", "Thresholds", "Verdict",
            "BottleneckWarning", "BottleneckDetector", "detect", "BottleneckWatch", "winner_suggestion",
@@ -137,7 +138,7 @@ def winner_suggestion(target, model_config: Mapping | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- callback
-class BottleneckWatch(Callback):
+class BottleneckWatch(RunRecorder):
     """Training callback: indicators every ``every`` epochs, detector states, warnings, early stop.
 
     Parameters
@@ -160,7 +161,12 @@ class BottleneckWatch(Callback):
         Issue a :class:`BottleneckWarning` when the run enters the bottleneck.
     on_change
         Called with the :class:`Verdict` whenever the state changes (the CLI prints it).
+
+    A :class:`~spectral_probe.training.recording.RunRecorder`.
     """
+
+    tensorboard = "watch"
+    data_attributes = ("writer", "rows")
 
     def __init__(self, every: int = 10, *, early_stop: bool = False, writer=None, group: str = "bottleneck",
                  thresholds: Thresholds | None = None, hidden: str = "auto", ntk=None, warn: bool = True,
@@ -174,19 +180,38 @@ class BottleneckWatch(Callback):
         self.reference: ind.TargetReference | None = None
         self._point = None
         self._prepared = False
+        self._run_attrs: dict = {}
 
     @property
     def verdict(self) -> Verdict:
         return self.detector.verdict
 
     # ------------------------------------------------------------------ set-up
-    def on_fit_start(self, state: TrainState) -> None:
-        self.prepare(state.model, state.target, state.values, state.config.epochs)
-        if self.writer is not None:
-            self.writer.declare(self.group, variables=self._variables(), attrs=self._attrs(state))
-        previous = (getattr(state, "previous", None) or {}).get(self.group)
-        if previous is not None:
-            self.replay(previous)
+    def prepare(self, model, target=None, values: torch.Tensor | None = None, epochs: int | None = None) -> None:
+        """Resolve the hidden hook point and the target's reference spectrum (call before :meth:`check`).
+
+        Inside :func:`fit` it gets the fit's state; in your own loop call ``prepare(model, target)``
+        (``values``: the target's values on the model's device; ``epochs``: the length of the run, the
+        horizon of the gain's trend).
+        """
+        if isinstance(model, TrainState):           # from the RunRecorder template (on_fit_start)
+            state = model
+            self._prepare(state.model, state.target, state.values, state.config.epochs)
+            self._run_attrs = {"epochs": state.config.epochs, "target": getattr(state.target, "name", "none")}
+        else:
+            self._prepare(model, target, values, epochs)
+            self._run_attrs = {**({"epochs": int(epochs)} if epochs is not None else {}),
+                              "target": getattr(target, "name", "none")}
+
+    def declare(self, writer=None) -> None:
+        """Declare the ``bottleneck`` group in ``writer`` (default: :attr:`writer`), after :meth:`prepare`."""
+        if writer is not None:
+            self.writer = writer
+        self.writer.declare(self.group, variables=self._variables(), attrs=self._attrs())
+
+    def restore(self, ds) -> None:
+        """Continue a run file: feed its recorded checks to the detector (no announcements)."""
+        self.replay(ds)
 
     def replay(self, ds) -> None:
         """Continue a run file: feed its recorded checks to the detector (no announcements)."""
@@ -196,11 +221,7 @@ class BottleneckWatch(Callback):
             self.rows.append({"step": int(step), **values, "state": verdict.code,
                               "onset": -1 if verdict.onset is None or verdict.state != BOTTLENECK else verdict.onset})
 
-    def prepare(self, model, target, values: torch.Tensor | None = None, epochs: int | None = None) -> None:
-        """Resolve the hidden hook point and the target's reference spectrum (call before :meth:`check`).
-
-        ``epochs``: length of the run (the horizon of the gain's trend); :func:`fit` passes its own.
-        """
+    def _prepare(self, model, target, values: torch.Tensor | None, epochs: int | None) -> None:
         self._point = ind.hidden_point(model, self.hidden)
         self.reference, why = ind.target_reference(target, values)
         suggestion = winner_suggestion(target, getattr(model, "config", None)) if why is None else ""
@@ -217,14 +238,27 @@ class BottleneckWatch(Callback):
         variables["onset"] = Var((), "i8", attrs={"long_name": "onset epoch of the current bottleneck, -1 none"})
         return variables
 
-    def _attrs(self, state: TrainState) -> dict:
+    def _attrs(self) -> dict:
+        """The group's attributes (:func:`detector_settings` reads the detector's back from them)."""
         return {"every": self.every, "thresholds": self.thresholds.to_dict(), "hidden": self._point or "none",
-                "epochs": state.config.epochs,
+                **({"epochs": self._run_attrs["epochs"]} if "epochs" in self._run_attrs else {}),
                 "undecidable": self.detector.undecidable or "", "suggestion": self.detector.suggestion,
                 "target_band": list(self.detector.band or ()),
-                "target": getattr(state.target, "name", "none"),
+                "target": self._run_attrs.get("target", "none"),
                 "step": "epochs completed (parameters after `step` updates)",
                 "definitions": "see spectral_probe.bottleneck module docstring"}
+
+    def rows_since(self, step: int):
+        """The checks at steps ``>= step`` in the ``bottleneck`` group's layout (attributes included)."""
+        import xarray as xr
+
+        rows = [r for r in self.rows if r["step"] >= int(step)]
+        if not rows:
+            return None
+        keys = [k for k in rows[0] if k != "step"]
+        return xr.Dataset({k: ("step", np.asarray([r[k] for r in rows])) for k in keys},
+                          coords={"step": np.asarray([r["step"] for r in rows], dtype=np.int64)},
+                          attrs=self._attrs())
 
     # ------------------------------------------------------------------ checks
     def on_epoch_start(self, state: TrainState) -> None:

@@ -21,15 +21,19 @@ import torch
 import xarray as xr
 
 from ..cadence import check_every, completed_epochs, is_due
-from ..training.loop import Callback
+from ..training.recording import RunRecorder
 
 __all__ = ["RowRecorder", "OutputRecorder", "ProbeSummary", "summary_freqs"]
 
 
-class RowRecorder(Callback):
-    """Base class: ``measure(model, coords) -> {name: array}`` at each due step; rows kept and mirrored."""
+class RowRecorder(RunRecorder):
+    """Base class: ``measure(model, coords) -> {name: array}`` at each due step; rows kept and mirrored.
+
+    A :class:`~spectral_probe.training.recording.RunRecorder`: a subclass is registered by its definition.
+    """
 
     group = "rows"
+    data_attributes = ("writer", "rows")
 
     def __init__(self, every) -> None:
         self.every = check_every(every)
@@ -37,6 +41,7 @@ class RowRecorder(Callback):
         self.steps: list[int] = []
         self.rows: dict[str, list[np.ndarray]] = {}
         self._declared = False
+        self._state = None
 
     # subclasses ------------------------------------------------------------------
     def layout(self, state) -> tuple[dict, dict]:  # pragma: no cover - abstract
@@ -46,20 +51,42 @@ class RowRecorder(Callback):
     def measure(self, model, coords) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # callback --------------------------------------------------------------------
+    # recorder --------------------------------------------------------------------
     def on_fit_start(self, state) -> None:
-        self.prepare(state)
-        if self.writer is not None and not self._declared:
-            variables, coords = self.layout(state)
-            self.writer.declare(self.group, variables=variables, coords=coords,
-                                attrs={"every": list(self.every) if not isinstance(self.every, int) else self.every})
-            self._declared = True
-        previous = (getattr(state, "previous", None) or {}).get(self.group)
+        self._state = state
         self.steps, self.rows = [], {}
-        if previous is not None and previous.sizes.get("step", 0):
-            self.steps = [int(s) for s in previous["step"].values]
-            self.rows = {name: list(np.asarray(previous[name].values)) for name in previous.data_vars
-                         if "step" in previous[name].dims}
+        super().on_fit_start(state)         # prepare, declare, restore
+
+    def declare(self, writer=None) -> None:
+        if writer is not None:
+            self.writer = writer
+        if self._declared:
+            return
+        variables, coords = self.layout(self._state)
+        self.writer.declare(self.group, variables=variables, coords=coords, attrs=self._attrs())
+        self._declared = True
+
+    def _attrs(self) -> dict:
+        return {"every": list(self.every) if not isinstance(self.every, int) else self.every}
+
+    def restore(self, ds) -> None:
+        """Take a resumed run file's rows as this recorder's own."""
+        if ds.sizes.get("step", 0):
+            self.steps = [int(s) for s in ds["step"].values]
+            self.rows = {name: list(np.asarray(ds[name].values)) for name in ds.data_vars
+                         if "step" in ds[name].dims}
+
+    def rows_since(self, step: int):
+        """The rows at steps ``>= step`` (``step`` dimension), None when there are none."""
+        keep = [i for i, s in enumerate(self.steps) if s >= int(step)]
+        if not keep or self._state is None:
+            return None
+        variables, coords = self.layout(self._state)
+        return xr.Dataset({name: (("step", *variables[name].dims), np.stack([values[i] for i in keep]))
+                           for name, values in self.rows.items()},
+                          coords={"step": np.asarray([self.steps[i] for i in keep], dtype=np.int64),
+                                  **{k: v for k, v in coords.items() if not np.isscalar(v)}},
+                          attrs=self._attrs())
 
     def prepare(self, state) -> None:
         """Set-up before the group is declared (hook points, grid)."""

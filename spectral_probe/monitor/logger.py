@@ -17,9 +17,16 @@ In your own loop::
         tb.log_probe(probe)                         # the probe's new steps (none off probe epochs)
     tb.close()
 
+Sources are run recorders (:class:`~spectral_probe.training.recording.RunRecorder`) with a
+TensorBoard view: the logger asks each for its rows since the last step it logged
+(``rows_since``) and hands them to :meth:`EventSink.rows <spectral_probe.monitor.tensorboard.EventSink.rows>`
+under the source's ``tensorboard`` view; it knows nothing else of them.
+
 Cadence and cost: the logger does work only when its sources have new rows (the probes' own
 ``every``), plus one host copy of the losses every ``every`` epochs inside :func:`fit` (the
-loop keeps them on the device, as :class:`~spectral_probe.training.recorder.TrainingRecorder` does).
+loop keeps them on the device; :class:`~spectral_probe.training.recording.EpochBlocks`, as for the
+:class:`~spectral_probe.training.recorder.TrainingRecorder`).  Inside :func:`fit` its ``order`` is
+``observe``: it runs after the recorders it follows, so an epoch's rows are logged in that epoch.
 Histograms use the probe's bin counts; no activation is copied.  The events are those of
 :func:`~spectral_probe.monitor.export.export_tensorboard` on the same run's file.
 """
@@ -32,7 +39,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..training.loop import Callback, FitResult, TrainState, psnr_from_mse
+from ..training.loop import ORDERS, Callback, FitResult, TrainState, psnr_from_mse
+from ..training.recording import EpochBlocks, RunRecorder
 from ..validation import positive_float, positive_int
 from .spectra import TargetSpectrum
 from .tensorboard import EventSink
@@ -49,9 +57,10 @@ class TensorBoardLogger(Callback):
         The run's folder (``tensorboard --logdir`` its parent); refused when it is a file, not
         writable, or already holds event files (unless ``overwrite``).
     probes
-        Sources to follow: :class:`~spectral_probe.probes.Probe`,
+        Sources to follow: run recorders with a TensorBoard view -- :class:`~spectral_probe.probes.Probe`,
         :class:`~spectral_probe.ntk.NTKSnapshot`, :class:`~spectral_probe.bottleneck.BottleneckWatch`
-        (pass the same objects to ``fit``).
+        (pass the same objects to ``fit``); any
+        :class:`~spectral_probe.training.recording.RunRecorder` whose ``tensorboard`` is set.
     target
         The target (a :class:`~spectral_probe.signals.Target`), for the reference spectrum and the
         zero-output floor; :func:`fit` supplies it.
@@ -70,6 +79,8 @@ class TensorBoardLogger(Callback):
         the epochs before ``state.start_epoch`` are not logged again).
     """
 
+    order = ORDERS["observe"]
+
     def __init__(self, logdir: str | os.PathLike, probes: Sequence = (), *, target=None, peak: float = 1.0,
                  every: int = 50, config: Mapping | None = None, images: bool = True,
                  overwrite: bool = False, append: bool = False) -> None:
@@ -77,12 +88,12 @@ class TensorBoardLogger(Callback):
         self.peak = positive_float(peak, "peak")
         self.sources = list(probes)
         for source in self.sources:
-            _kind(source)
+            _view(source)
         self.sink = EventSink(logdir, images=images, overwrite=overwrite, append=append)
-        self._logged: dict[int, int] = {}
+        self._next: dict[int, int] = {}
         self._first_epoch: int | None = None
         self._last_epoch: int | None = None
-        self._done = 0
+        self._blocks = EpochBlocks(self.every)
         if config is not None:
             self.sink.config(json.loads(json.dumps(dict(config), sort_keys=True, default=str)))
         if target is not None:
@@ -112,42 +123,27 @@ class TensorBoardLogger(Callback):
         epoch = int(epoch)
         loss = float(loss)
         psnr = float(psnr_from_mse(loss, self.peak)) if psnr is None else float(psnr)
-        if self._first_epoch is None:
-            self._first_epoch = epoch
-            self.sink.floor(epoch)
-        self.sink.epochs([epoch], [loss], [psnr], None if lr is None else [float(lr)])
-        self._last_epoch = epoch
+        self._epochs([epoch], [loss], [psnr], None if lr is None else [float(lr)])
 
     def log_probe(self, source) -> int:
-        """Log the rows ``source`` recorded since the last call; returns how many."""
-        kind = _kind(source)
-        key = id(source)
-        done = self._logged.get(key, 0)
-        if kind == "probe":
-            total = len(source.cache)
-            if total > done:
-                self.sink.activations(source.to_dataset().isel(step=slice(done, total)))
-        elif kind == "ntk":
-            total = len(source.epochs)
-            if total > done:
-                ds = source.to_dataset().rename(epoch="step").isel(step=slice(done, total))
-                self.sink.ntk(ds, source.n or 2 * (ds.sizes["k"] - 1), source.stride)
-        else:
-            total = len(source.rows)
-            if total > done:
-                self.sink.watch(_rows_dataset(source.rows[done:total]), _watch_settings(source))
-        self._logged[key] = max(total, done)
-        return max(total - done, 0)
+        """Log the rows ``source`` (a run recorder with a TensorBoard view) recorded since the last call;
+        returns how many."""
+        view = _view(source)
+        ds = source.rows_since(self._next.get(id(source), 0))
+        if ds is None or not ds.sizes.get("step", 0):
+            return 0
+        self.sink.rows(view, ds)
+        self._next[id(source)] = int(ds["step"].values[-1]) + 1
+        return int(ds.sizes["step"])
 
     def close(self) -> None:
-        """Finish: the floor at the last epoch, the watch summaries; flush and close the event file."""
+        """Finish: the floor at the last epoch, the sources' summaries; flush and close the event file."""
         for source in self.sources:
             self.log_probe(source)
         if self._last_epoch is not None and self._last_epoch != self._first_epoch:
             self.sink.floor(self._last_epoch)
         for source in self.sources:
-            if _kind(source) == "watch" and source.rows:
-                self.sink.watch_summary(_rows_dataset(source.rows), _watch_settings(source))
+            self.sink.rows_summary(_view(source), source.rows_since(0))
         self.sink.close()
 
     def __enter__(self) -> "TensorBoardLogger":
@@ -161,11 +157,13 @@ class TensorBoardLogger(Callback):
         self.peak = float(state.config.peak)
         if self.sink.target is None:
             self.log_target((state.values, state.target.grid_shape))
-        # a resumed fit starts at state.start_epoch; the epochs before it were logged by the first run
-        self._done = int(getattr(state, "start_epoch", 0) or 0)
+        # a resumed fit starts at state.start_epoch; the steps before it were logged by the first run
+        self._blocks.start(state)
+        for source in self.sources:
+            self._next[id(source)] = max(self._next.get(id(source), 0), self._blocks.done)
 
     def on_epoch_end(self, state: TrainState) -> None:
-        if state.epoch + 1 - self._done >= self.every:
+        if self._blocks.due(state):
             self._write_until(state, state.epoch + 1)
         for source in self.sources:
             self.log_probe(source)
@@ -178,41 +176,25 @@ class TensorBoardLogger(Callback):
         self.close()
 
     def _write_until(self, state: TrainState, end: int) -> None:
-        start = self._done
-        if end <= start:
-            return
-        loss = state.losses[start:end].detach().double().cpu().numpy()
+        block = self._blocks.take(state, end)
+        if block is not None:
+            self._epochs(*block)
+
+    def _epochs(self, steps, loss, psnr, lr) -> None:
         if self._first_epoch is None:
-            self._first_epoch = start
-            self.sink.floor(start)
-        self.sink.epochs(np.arange(start, end), loss, psnr_from_mse(loss, self.peak), state.lrs[start:end])
-        self._last_epoch = end - 1
-        self._done = end
+            self._first_epoch = int(steps[0])
+            self.sink.floor(self._first_epoch)
+        self.sink.epochs(steps, loss, psnr, lr)
+        self._last_epoch = int(steps[-1])
 
 
-# --------------------------------------------------------------------------- sources
-def _kind(source) -> str:
-    from ..bottleneck import BottleneckWatch
-    from ..ntk import NTKSnapshot
-    from ..probes import Probe
-
-    for cls, kind in ((Probe, "probe"), (NTKSnapshot, "ntk"), (BottleneckWatch, "watch")):
-        if isinstance(source, cls):
-            return kind
-    raise TypeError(f"TensorBoardLogger follows Probe, NTKSnapshot and BottleneckWatch objects, "
-                    f"got {type(source).__name__}")
-
-
-def _rows_dataset(rows: Sequence[Mapping]):
-    """BottleneckWatch rows -> the run file's ``bottleneck`` layout (``step`` dimension)."""
-    import xarray as xr
-
-    keys = [k for k in rows[0] if k != "step"]
-    return xr.Dataset({k: ("step", np.asarray([r[k] for r in rows])) for k in keys},
-                      coords={"step": np.asarray([r["step"] for r in rows], dtype=np.int64)})
-
-
-def _watch_settings(watch) -> dict:
-    d = watch.detector
-    return {"thresholds": watch.thresholds, "undecidable": d.undecidable, "suggestion": d.suggestion,
-            "band": list(d.band) if d.band is not None else None, "horizon": d.horizon}
+def _view(source) -> str:
+    """The TensorBoard view of a source (a :class:`RunRecorder` with one), else TypeError."""
+    view = getattr(source, "tensorboard", None) if isinstance(source, RunRecorder) else None
+    if view is None:
+        raise TypeError(f"TensorBoardLogger follows run recorders with a TensorBoard view (Probe, NTKSnapshot and "
+                        f"BottleneckWatch, or a RunRecorder with `tensorboard` set), got {type(source).__name__}")
+    if view not in EventSink.VIEWS:
+        raise ValueError(f"{type(source).__name__}.tensorboard is {view!r}; TensorBoard views: "
+                         f"{', '.join(EventSink.VIEWS)}")
+    return view

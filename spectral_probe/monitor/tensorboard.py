@@ -182,6 +182,34 @@ class EventSink:
             self._finalizer()
             self._closed = True
 
+    # ------------------------------------------------------------------ run-file rows by view
+    #: the views of run-file rows (:attr:`RunRecorder.tensorboard <spectral_probe.training.recording.RunRecorder>`)
+    VIEWS = ("scalars", "activations", "ntk", "watch")
+
+    def rows(self, view: str, ds) -> None:
+        """The rows of ``ds`` (a group's rows in the run file's layout, the group's attributes in ``ds.attrs``)
+        as the events of ``view`` (one of :data:`VIEWS`)."""
+        if view == "scalars":
+            self.epochs(ds["step"].values, ds["loss"].values, ds["psnr"].values if "psnr" in ds else None,
+                        ds["lr"].values if "lr" in ds else None)
+        elif view == "activations":
+            self.activations(ds)
+        elif view == "ntk":
+            self.ntk(ds, int(ds.attrs.get("n", 2 * (ds.sizes["k"] - 1))), int(ds.attrs.get("stride", 1)))
+        elif view == "watch":
+            from ..bottleneck.watch import detector_settings
+
+            self.watch(ds, detector_settings(ds.attrs))
+        else:
+            raise ValueError(f"unknown TensorBoard view {view!r}; views: {', '.join(self.VIEWS)}")
+
+    def rows_summary(self, view: str, ds) -> None:
+        """End-of-run text over all the rows of a view (the watch's verdict; nothing for the others)."""
+        if view == "watch" and ds is not None:
+            from ..bottleneck.watch import detector_settings
+
+            self.watch_summary(ds, detector_settings(ds.attrs))
+
     # ------------------------------------------------------------------ training scalars
     def epochs(self, steps: Sequence[int], loss: Sequence[float], psnr: Sequence[float] | None = None,
                lr: Sequence[float] | None = None) -> None:

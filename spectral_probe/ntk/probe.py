@@ -27,7 +27,7 @@ import torch
 import xarray as xr
 
 from ..cadence import check_every, completed_epochs, is_due
-from ..training.loop import Callback
+from ..training.recording import RunRecorder
 from ..validation import check_known, nonnegative_int, positive_int
 from .dataset import NORMALISATION, spectrum_coords
 from .eig import ntk_topk
@@ -38,7 +38,7 @@ from .analysis import spectrum_without_kernel
 __all__ = ["NTKSnapshot"]
 
 
-class NTKSnapshot(Callback):
+class NTKSnapshot(RunRecorder):
     """Training callback that records the NTK spectrum ``S(k)`` every ``every`` epochs.
 
     Epoch labels count *completed* epochs: 0 is the initialisation (recorded
@@ -63,7 +63,8 @@ class NTKSnapshot(Callback):
         ``spectrum (step, k)``, ``trace``, ``high_frequency_share``, ``seconds``
         and, with ``top_k``, ``eigenvalues (step, mode)``, with ``forecast``,
         ``forecast_psnr (step, horizon)``; ``step`` is the epoch.  Rows are
-        appended at epoch ends, after every callback has declared its group.
+        appended at epoch ends, after every callback has declared its group
+        (a :class:`~spectral_probe.training.recording.RunRecorder`).
     forecast
         Horizon ``H`` (epochs) of a linearised-dynamics PSNR forecast made at
         every snapshot; 0 = off.  It uses the snapshot's grid, the run's
@@ -72,6 +73,9 @@ class NTKSnapshot(Callback):
         (single-channel 1-D targets; with ``stride > 1`` the forecast is that
         of the subsampled problem).
     """
+
+    tensorboard = "ntk"
+    data_attributes = ("writer", "epochs", "spectra", "eigenvalues", "seconds")
 
     def __init__(self, every: int = 50, *, top_k: int = 0, stride: int = 1, rtol: float = 0.0,
                  dtype: torch.dtype | None = None, at_start: bool = True,
@@ -97,7 +101,7 @@ class NTKSnapshot(Callback):
         self._written = 0
 
     # ------------------------------------------------------------------ callback hooks
-    def on_fit_start(self, state) -> None:
+    def prepare(self, state) -> None:
         self.n = len(range(0, state.coords.shape[0], self.stride))
         if self.top_k >= self.n:
             raise ValueError(f"top_k={self.top_k} must be below the {self.n} grid points used")
@@ -105,11 +109,14 @@ class NTKSnapshot(Callback):
             raise ValueError("NTKSnapshot(forecast=...) handles single-channel 1-D targets; "
                              f"this one has inputs of dimension {state.coords.shape[1]} and "
                              f"{state.values.shape[1]} channel(s)")
-        if self.writer is not None:
-            self._declare()
+
+    def previous(self, state):
         start = getattr(state, "start_epoch", 0)
-        if start:               # continuing a run file: its rows before `start`, then the snapshot due at `start`
-            self.restore((getattr(state, "previous", None) or {}).get(self.group))
+        return super().previous(state) if start else None
+
+    def begin(self, state) -> None:
+        start = getattr(state, "start_epoch", 0)
+        if start:               # continuing a run file: after its rows before `start`, the snapshot due at `start`
             if is_due(start, self.every):
                 self.snapshot(state.model, state.coords, epoch=start, state=state)
         elif self.at_start:
@@ -125,8 +132,12 @@ class NTKSnapshot(Callback):
         self._stream()
 
     # ------------------------------------------------------------------ run file
-    def _declare(self) -> None:
+    def declare(self, writer=None) -> None:
+        """Declare the ``ntk`` group in ``writer`` (default: :attr:`writer`; needs the fit's grid)."""
         from ..store import Var
+
+        if writer is not None:
+            self.writer = writer
 
         variables = {"spectrum": Var(("k",), "f8"), "trace": Var((), "f8"),
                      "high_frequency_share": Var((), "f8"), "seconds": Var((), "f8")}
@@ -137,11 +148,21 @@ class NTKSnapshot(Callback):
         if self.forecast:
             variables["forecast_psnr"] = Var(("horizon",), "f8")
             coords["horizon"] = np.arange(self.forecast)
-        self.writer.declare(self.group, variables=variables, coords=coords,
-                            attrs={"n": self.n, "stride": self.stride, "every": self.every,
-                                   "rtol": self.rtol, "normalisation": NORMALISATION,
-                                   "step": "completed epochs"})
+        self.writer.declare(self.group, variables=variables, coords=coords, attrs=self._attrs())
         self._written = 0
+
+    def _attrs(self) -> dict:
+        return {"n": self.n, "stride": self.stride, "every": self.every, "rtol": self.rtol,
+                "normalisation": NORMALISATION, "step": "completed epochs"}
+
+    def rows_since(self, step: int):
+        """The snapshots at epochs ``>= step`` in the run file's layout (``step`` = completed epochs)."""
+        if not self.epochs or self.epochs[-1] < int(step):
+            return None
+        ds = self.to_dataset().rename(epoch="step")
+        ds = ds.isel(step=np.flatnonzero(ds["step"].values >= int(step)))
+        ds.attrs.update(self._attrs(), n=ds.attrs["n"])
+        return ds
 
     def restore(self, ds) -> None:
         """Take the snapshots of a run file's group (rows already written) as this probe's own."""

@@ -45,7 +45,8 @@ from ..models.base import HookPoint
 from .cache import ProbeCache, activation_layout, freq_axis, stack_points
 from .registry import active_statistics
 from .summary import summarize, unpack
-from ..training.loop import Callback, TrainState
+from ..training.loop import TrainState
+from ..training.recording import RunRecorder
 from ..validation import check_known
 
 __all__ = ["HookInfo", "hook_points", "list_hook_points", "select_hook_points", "paused", "is_paused",
@@ -162,7 +163,7 @@ def _mode(model: nn.Module, mode: str) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- probe
-class Probe(Callback):
+class Probe(RunRecorder):
     """Per-layer activation statistics every ``every`` epochs; a training-loop callback.
 
     Parameters
@@ -214,8 +215,11 @@ class Probe(Callback):
     Step ``e`` observes the model evaluated in epoch ``e``'s loss, i.e. after
     ``e`` updates (:func:`fit` probes in ``on_epoch_start``).  In a plain loop,
     call ``probe.step(epoch, model, inputs)`` before the update; inputs must be
-    the full grid in grid order.
+    the full grid in grid order.  A :class:`~spectral_probe.training.recording.RunRecorder`.
     """
+
+    tensorboard = "activations"
+    data_attributes = ("writer", "cache")
 
     def __init__(self, layers: str | Sequence[str] | None = "*", *, every: int = 100, bins=64,
                  bin_range="auto", margin: float = 0.05, psd: str | None = "mean", keep: bool = False,
@@ -405,14 +409,17 @@ class Probe(Callback):
             raise ValueError("declare() needs the model and the input grid; call it from on_fit_start or "
                              "after attach(model) with grid_shape= set")
         layout = activation_layout(self._points, self._n_bins, freq_axis(self.grid_shape) if self.psd else None)
-        attrs = {"psd_method": self.psd or "none", "psd_kind": "radial" if len(self.grid_shape) == 2 else "1d",
-                 "freq_units": "cycles per sample", "grid_shape": list(self.grid_shape),
-                 "bin_range": str(self.bin_range), "complex_part": self.complex_part, "every": self.every,
-                 "mode": self.mode,
-                 "hook_points": {p.name: [p.layer, p.kind] for p in self._points},
-                 **{s.name: s.description for s in active_statistics(bool(self.psd)) if s.description}}
-        writer.declare(self.group, variables=layout.variables, coords=layout.coords, attrs=attrs)
+        writer.declare(self.group, variables=layout.variables, coords=layout.coords, attrs=self._attrs())
         self.writer, self._declared = writer, True
+
+    def _attrs(self) -> dict:
+        """The activations group's attributes."""
+        return {"psd_method": self.psd or "none", "psd_kind": "radial" if len(self.grid_shape) == 2 else "1d",
+                "freq_units": "cycles per sample", "grid_shape": list(self.grid_shape),
+                "bin_range": str(self.bin_range), "complex_part": self.complex_part, "every": self.every,
+                "mode": self.mode,
+                "hook_points": {p.name: [p.layer, p.kind] for p in self._points},
+                **{s.name: s.description for s in active_statistics(bool(self.psd)) if s.description}}
 
     def _write(self, step: int, host: dict[str, torch.Tensor]) -> None:
         if not self._declared:
@@ -426,15 +433,21 @@ class Probe(Callback):
         freqs = freq_axis(self.grid_shape) if (self.psd and self.grid_shape) else None
         return self.cache.to_dataset(self._points, self._n_bins, freqs)
 
+    def rows_since(self, step: int):
+        """The probe steps ``>= step`` in the store's layout (:meth:`to_dataset`), None when there are none."""
+        steps = self.cache.steps
+        if not steps or steps[-1] < int(step):
+            return None
+        ds = self.to_dataset()
+        ds = ds.isel(step=np.flatnonzero(ds["step"].values >= int(step)))
+        ds.attrs.update(self._attrs() if self.grid_shape is not None else {})
+        return ds
+
     # -------------------------------------------------------------- callbacks
-    def on_fit_start(self, state: TrainState) -> None:
+    def prepare(self, state: TrainState) -> None:
         self.attach(state.model)
         if self.grid_shape is None:
             self.grid_shape = tuple(state.target.grid_shape)
-        self.declare()
-        previous = (getattr(state, "previous", None) or {}).get(self.group)
-        if previous is not None:
-            self.restore(previous)
 
     def restore(self, ds) -> None:
         """Continue a run file's activations group: fixed bin edges stay those of its first probe step."""

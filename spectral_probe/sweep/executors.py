@@ -298,10 +298,14 @@ class DaskExecutor(SweepExecutor):
             import distributed
         except ImportError:
             raise _missing_extra("dask.distributed", "sweep-dask") from None
-        self._cluster, self._futures = None, []
+        from ..torch_settings import kept_environment
+
+        self._cluster, self._futures, self._environ = None, [], {}
         if address is None:
-            self._cluster = distributed.LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
-                                                     processes=True, dashboard_address=None)
+            # dask's nanny sets its workers' variables (OMP_NUM_THREADS=1, PYTHONHASHSEED, ...) in this process
+            with kept_environment() as self._environ:
+                self._cluster = distributed.LocalCluster(n_workers=workers or default_workers(), threads_per_worker=1,
+                                                         processes=True, dashboard_address=None)
             address = self._cluster.scheduler_address
         self.address = address
         self.client = _connect(distributed, address, connect_timeout)
@@ -321,9 +325,12 @@ class DaskExecutor(SweepExecutor):
     def shutdown(self, cancel: bool = False) -> None:
         if cancel and self._futures:
             self.client.cancel(self._futures)
+        from ..torch_settings import restore_environment
+
         self.client.close()
         if self._cluster is not None:
             self._cluster.close()
+            restore_environment(self._environ)          # a worker restarted meanwhile set them again
 
 
 def _connect(distributed, address: str, timeout: float):

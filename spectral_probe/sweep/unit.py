@@ -22,7 +22,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..training.loop import Callback
+from ..training.recording import RunRecorder
 
 __all__ = ["RunTask", "run_one", "is_complete", "failure_path", "record_failure", "read_failure",
            "TRACEBACK_LINES", "make_run_kwargs", "DEFAULT_CHECKPOINTS", "checkpoint_cadence"]
@@ -79,14 +79,14 @@ def make_run_kwargs(params: dict, device: str = "auto") -> dict:
     return {**kwargs, **model_kwargs, "train_overrides": {**train, "device": device, "progress": False}}
 
 
-class _SweepTag(Callback):
-    """Probe that stores the run id and sweep parameters as root attributes (``sweep_run_id``, ``sweep_params``)."""
+class _SweepTag(RunRecorder):
+    """Recorder of the run id and sweep parameters as root attributes (``sweep_run_id``, ``sweep_params``)."""
 
     def __init__(self, task: RunTask) -> None:
-        self.task, self.writer = task, None   # train_to_file hands its writer to probes with writer=None
+        self.task, self.writer = task, None   # train_to_file binds its writer
 
-    def on_fit_start(self, state) -> None:
-        self.writer.set_attrs(None, sweep_run_id=self.task.run_id, sweep_params=self.task.params)
+    def declare(self, writer=None) -> None:
+        (writer or self.writer).set_attrs(None, sweep_run_id=self.task.run_id, sweep_params=self.task.params)
 
 
 def is_complete(path: str | os.PathLike) -> bool:

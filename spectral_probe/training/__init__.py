@@ -7,6 +7,8 @@ One module per concern:
                   :class:`Deadline`
 ``presets``       the quick and paper settings (cited from the papers): :func:`make_run` -> :class:`RunSpec`
 ``runs``          one run -> one run file: :func:`train_to_file` (recorders, checkpoints, lock, signals)
+``recording``     :class:`RunRecorder`, the protocol of everything that records into a run file (its registry,
+                  the loss blocks); the order of a fit's callbacks is ``loop.ORDERS``
 ``recorder``      run-file callbacks: :class:`TrainingRecorder` (losses, PSNR), :class:`PredictionRecorder`
 ``checkpoint``    the training state as a run-file row: :class:`Checkpointer`, :func:`read_checkpoint`
 ``resume``        continuing a run file from its last checkpoint (:func:`plan_resume`)
@@ -34,6 +36,7 @@ _API: dict[str, str] = {
                      "fit", "psnr_from_mse", "full_batch_bytes", "auto_batch_size"], "loop"),
     **dict.fromkeys(["Preset", "PRESETS", "RunSpec", "make_run", "list_presets", "estimated_seconds"], "presets"),
     **dict.fromkeys(["train_to_file", "run_config", "recording_config", "checkpoint_summary"], "runs"),
+    **dict.fromkeys(["RunRecorder"], "recording"),
     **dict.fromkeys(["TrainingRecorder", "PredictionRecorder"], "recorder"),
     **dict.fromkeys(["Checkpointer", "Checkpoint", "read_checkpoint", "checkpoint_steps"], "checkpoint"),
     **dict.fromkeys(["ResumePoint", "plan_resume"], "resume"),
@@ -61,5 +64,6 @@ if TYPE_CHECKING:  # pragma: no cover - static analysers see the eager imports
     from .posthoc import initial_checkpoint, load_model, run_points, run_target
     from .presets import PRESETS, Preset, RunSpec, estimated_seconds, list_presets, make_run
     from .recorder import PredictionRecorder, TrainingRecorder
+    from .recording import RunRecorder
     from .resume import ResumePoint, plan_resume
     from .runs import checkpoint_summary, recording_config, run_config, train_to_file

@@ -43,7 +43,7 @@ from ..devices import available_memory_bytes, resolve_device
 from ..models.base import INR, Activation, INRLayer
 from ..signals import Target
 from ..validation import positive_int
-from .loop import (Callback, FitResult, TrainConfig, TrainState, _check_output_shape, full_batch_bytes,
+from .loop import (Callback, FitResult, TrainConfig, TrainState, _check_output_shape, full_batch_bytes, ordered,
                    psnr_from_mse)
 
 __all__ = ["BatchedImplementation", "fit_batched", "batch_key", "max_models_in_memory"]
@@ -242,7 +242,8 @@ def fit_batched(
         As for ``fit``; ``batch_size`` must be None or the full batch.
     callbacks
         Optional: one sequence of callbacks per model; each sees a
-        :class:`~spectral_probe.training.TrainState` for its own model.
+        :class:`~spectral_probe.training.TrainState` for its own model.  Each
+        sequence is called in ``order`` (:func:`~spectral_probe.training.loop.ordered`).
     implementation
         ``"auto"``, ``"bmm"`` or ``"vmap"`` (:class:`BatchedImplementation`).
     max_models
@@ -277,7 +278,7 @@ def fit_batched(
     grids = {(t.grid_shape, t.channels) for t in targets}
     if len(grids) > 1:
         raise ValueError(f"targets must share one grid and channel count to train as a batch, got {sorted(grids)}")
-    callbacks = [list(c) for c in callbacks] if callbacks is not None else [[] for _ in models]
+    callbacks = [ordered(c) for c in callbacks] if callbacks is not None else [[] for _ in models]
     if len(callbacks) != len(models):
         raise ValueError(f"callbacks must be one sequence per model ({len(models)}), got {len(callbacks)}")
     n = targets[0].n

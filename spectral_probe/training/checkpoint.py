@@ -46,7 +46,8 @@ import torch
 from ..cadence import completed_epochs, is_due
 from ..store import TrajectoryWriter, Var
 from ..validation import positive_int
-from .loop import Callback, TrainState
+from .loop import ORDERS, TrainState
+from .recording import RunRecorder
 
 __all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "optimizer_entries", "optimizer_state",
            "Checkpointer", "Checkpoint",
@@ -304,13 +305,14 @@ def default_checkpoint_every(epochs: int, record_every: int = 50) -> int:
 
 
 # --------------------------------------------------------------------------- callback
-class Checkpointer(Callback):
+class Checkpointer(RunRecorder):
     """Save the training state at step 0 (a fresh fit's initial state, before its first update), every
     ``every`` epochs, at the last epoch, and when the fit stops early.
 
-    Put it after every other callback: it runs in ``on_epoch_end`` and must see
-    stop requests made in that epoch.  Before a row is appended the writer's
-    commit hooks run, so the scalars up to the checkpoint are committed with it.
+    Its ``order`` is ``last`` (:data:`~spectral_probe.training.loop.ORDERS`): :func:`fit` calls it after
+    every other callback, so it sees the stop requests made in that epoch and saves the random states
+    after every draw of it.  Before a row is appended the writer's commit hooks run, so the scalars up
+    to the checkpoint are committed with it.
 
     Parameters
     ----------
@@ -319,6 +321,9 @@ class Checkpointer(Callback):
     every
         Epochs between checkpoints; None: only the final one (and early stops).
     """
+
+    order = ORDERS["last"]
+    data_attributes = ("writer", "layout", "saved")
 
     def __init__(self, writer: TrajectoryWriter, every: int | None = None, group: str = GROUP) -> None:
         every = positive_int(every, "checkpoint every", allow_none=True)
@@ -329,21 +334,38 @@ class Checkpointer(Callback):
         self._wall_before = 0.0
         self._cuda = False
 
-    def on_fit_start(self, state: TrainState) -> None:
+    def prepare(self, state: TrainState) -> None:
         stored = state.info.get("checkpoint_layout")        # a resumed fit keeps the file's layout
         self._cuda = (any(n.startswith("rng/cuda/") for n in stored.entries) if stored is not None else None)
         tensors, meta = capture_state(state, state.start_epoch, cuda=self._cuda)
         self.layout = stored if stored is not None else StateLayout.build(tensors, meta)
         self.layout.pack(tensors, meta)                      # the state fits the layout (raises otherwise)
         self._cuda = any(name.startswith("rng/cuda/") for name in self.layout.entries)
-        self.writer.declare(self.group, variables={
+
+    def declare(self, writer=None) -> None:
+        (writer or self.writer).declare(self.group, variables={
             DATA: Var(("byte",), "u1", attrs={"long_name": "training state after `step` updates (raw bytes + JSON)"}),
         }, coords={"byte": self.layout.nbytes},
             attrs={"layout": self.layout.to_json(), "every": self.every or 0,
                    "format": "see spectral_probe.training.checkpoint; entries in the 'layout' attribute"})
+
+    def previous(self, state: TrainState):
+        return None             # a resumed fit keeps the file's checkpoints before its own; nothing to rebuild
+
+    def begin(self, state: TrainState) -> None:
         self._t0 = time.perf_counter()
         self._wall_before = float(state.info.get("resumed_wall_time", 0.0))
         self.saved = []
+
+    def rows_since(self, step: int):
+        """The steps ``>= step`` checkpointed by this fit (the states themselves are in the file only)."""
+        import xarray as xr
+
+        steps = [s for s in self.saved if s >= int(step)]
+        if not steps:
+            return None
+        return xr.Dataset(coords={"step": np.asarray(steps, dtype=np.int64)},
+                          attrs={"every": self.every or 0, "bytes_per_checkpoint": self.bytes_per_checkpoint})
 
     @property
     def bytes_per_checkpoint(self) -> int:

@@ -18,7 +18,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from .loop import Callback, TrainState
+from .loop import ORDERS, Callback, TrainState
 
 __all__ = ["InterruptGuard", "RunInterrupted", "SIGNALS"]
 
@@ -68,7 +68,10 @@ class InterruptGuard(Callback):
 
     Use inside :meth:`installed` (the handlers are restored on exit).  Outside the
     main thread nothing is installed (Python delivers signals to the main thread only).
+    Its ``order`` is ``stop``: the checkpointer of the same fit saves the epoch it stops.
     """
+
+    order = ORDERS["stop"]
 
     def __init__(self, announce: bool = True) -> None:
         self.signum: int | None = None

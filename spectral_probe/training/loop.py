@@ -29,7 +29,7 @@ from ..signals import Target
 from ..validation import positive_float, positive_int
 
 __all__ = ["TrainConfig", "TrainState", "FitResult", "Callback", "Deadline", "train_step", "mse_loss", "fit",
-           "psnr_from_mse", "full_batch_bytes", "auto_batch_size"]
+           "psnr_from_mse", "full_batch_bytes", "auto_batch_size", "ORDERS", "ordered"]
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +149,27 @@ class TrainState:
         self.stop, self.stop_reason = True, reason
 
 
+#: ``Callback.order`` positions (:func:`ordered`; why each: :mod:`spectral_probe.training.recording`)
+ORDERS = {"first": -100, "default": 0, "observe": 100, "stop": 200, "last": 300}
+
+
+def ordered(callbacks: Iterable["Callback"]) -> list["Callback"]:
+    """``callbacks`` as :func:`fit` calls them: by increasing ``order`` (default 0), ties in the order given."""
+    def order(cb) -> float:
+        value = getattr(cb, "order", ORDERS["default"])
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{type(cb).__name__}.order must be a number (training.loop.ORDERS), got {value!r}")
+        return value
+    return sorted(callbacks, key=order)
+
+
 class Callback:
-    """Hooks into :func:`fit`.  Override any subset; probes are callbacks too."""
+    """Hooks into :func:`fit`.  Override any subset; probes are callbacks too.
+
+    ``order`` places the callback among the fit's others (:data:`ORDERS`; default ``ORDERS["default"]``).
+    """
+
+    order = ORDERS["default"]
 
     def on_fit_start(self, state: TrainState) -> None:
         """Called once, before the first epoch (``state.start_epoch``; see :class:`TrainState`)."""
@@ -179,6 +198,8 @@ class Deadline(Callback):
     at
         The deadline, in ``time.time()`` seconds.
     """
+
+    order = ORDERS["stop"]
 
     def __init__(self, at: float) -> None:
         self.at = float(at)
@@ -396,8 +417,9 @@ def fit(
     config
         Training settings; keyword ``overrides`` replace single fields.
     callbacks, probes
-        Objects with the :class:`Callback` hooks (probes are callbacks; the two
-        arguments exist only for readability).
+        Objects with the :class:`Callback` hooks (probes are callbacks).  Both are
+        called in the order of :func:`ordered` (their ``order``, then callbacks
+        before probes as given): the two arguments exist only for readability.
     resume_from
         Continue a saved run: an object whose ``restore(state)`` loads the model,
         optimizer, scheduler, best-state and RNG states and the history of the
@@ -436,7 +458,7 @@ def fit(
                        tracker=tracker or best_minibatch, generator=generator)
     first = resume_from.restore(state) if resume_from is not None else 0
     state.start_epoch, state.epoch = first, first - 1
-    all_callbacks = [*callbacks, *probes]
+    all_callbacks = ordered([*callbacks, *probes])
     bar = _progress_bar(config)
     loss_fn = _CompiledLoss() if config.compile else mse_loss
     epoch_fn = _full_batch_epoch

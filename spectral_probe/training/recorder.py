@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..store import TrajectoryWriter, Var
-from .loop import Callback, FitResult, TrainState, psnr_from_mse
+from .loop import ORDERS, FitResult, TrainState, psnr_from_mse
+from .recording import EpochBlocks, RunRecorder
 
 __all__ = ["TrainingRecorder", "PredictionRecorder", "SUMMARY_FIELDS"]
 
@@ -20,20 +21,21 @@ SUMMARY_FIELDS = ("best_psnr", "best_epoch", "final_psnr", "zero_psnr", "epochs_
 _INTEGER_FIELDS = ("best_epoch", "epochs_run")
 
 
-class TrainingRecorder(Callback):
+class TrainingRecorder(RunRecorder):
     """Write ``loss``, ``psnr`` and ``lr`` of every epoch to ``group`` of a trajectory writer.
 
     The loop keeps losses on the device; the recorder copies them to the host
-    once every ``every`` epochs (one synchronisation per block, none per
-    epoch) and appends the block.  It also appends the epochs run so far
-    whenever any other group of the file commits a row (a probe step, a
+    in blocks of ``every`` epochs (:class:`~spectral_probe.training.recording.EpochBlocks`:
+    one synchronisation per block, none per epoch) and appends the block.  It also appends
+    the epochs run so far whenever any other group of the file commits a row (a probe step, a
     checkpoint; :meth:`TrajectoryWriter.add_commit_hook`), so the scalars are
     committed at least as often as any other row.  Step ``e`` holds epoch
     ``e``'s loss, computed before that epoch's update (the parameters after
     ``e`` updates), and the learning rate used in that epoch.  At the end of the
     fit the remaining epochs and a summary (:data:`SUMMARY_FIELDS`, 0-d
     variables) are written.  A resumed fit (``state.start_epoch > 0``)
-    continues after the rows already in the file.
+    continues after the rows already in the file.  A
+    :class:`~spectral_probe.training.recording.RunRecorder` of order ``first``.
 
     Parameters
     ----------
@@ -48,19 +50,28 @@ class TrainingRecorder(Callback):
         Added to the epoch index.
     """
 
+    order = ORDERS["first"]
+    tensorboard = "scalars"
+
     def __init__(self, writer: TrajectoryWriter, group: str = "scalars", every: int = 50,
                  step_offset: int = 0) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be a positive integer, got {every!r}")
         self.writer, self.group, self.every, self.step_offset = writer, group, every, int(step_offset)
-        self._done = self._seen = 0
+        self._blocks = EpochBlocks(every)
+        self._seen = 0
         self._state: TrainState | None = None
         self._hooked = False
 
-    def on_fit_start(self, state: TrainState) -> None:
+    def prepare(self, state: TrainState) -> None:
+        self._state = state
+
+    def declare(self, writer=None) -> None:
+        writer = writer or self.writer
+        state = self._state
         summary = {name: Var((), "i8" if name in _INTEGER_FIELDS else "f8", trajectory=False)
                    for name in SUMMARY_FIELDS}
-        self.writer.declare(self.group, variables={
+        writer.declare(self.group, variables={
             "loss": Var((), "f8", attrs={"long_name": "MSE before the epoch's update"}),
             "psnr": Var((), "f8", attrs={"units": "dB", "peak": state.config.peak}),
             "lr": Var((), "f8", attrs={"long_name": "learning rate used in the epoch"}),
@@ -69,16 +80,18 @@ class TrainingRecorder(Callback):
                   "best_epoch": "step of the best state: the parameters after best_epoch updates; "
                                 "equal to epochs_run when the final state is the best"})
         for name in SUMMARY_FIELDS:         # unset until the fit ends (a resumed file drops its old summary)
-            self.writer.put(self.group, name, np.int64(-1) if name in _INTEGER_FIELDS else np.float64(np.nan))
-        self._state = state
-        self._done = self._seen = state.start_epoch
+            writer.put(self.group, name, np.int64(-1) if name in _INTEGER_FIELDS else np.float64(np.nan))
+
+    def begin(self, state: TrainState) -> None:
+        self._blocks.start(state)
+        self._seen = state.start_epoch
         if not self._hooked:
             self.writer.add_commit_hook(self._commit_hook)
             self._hooked = True
 
     def on_epoch_end(self, state: TrainState) -> None:
         self._seen = state.epoch + 1
-        if self._seen - self._done >= self.every:
+        if self._blocks.due(state):
             self._write_until(state, self._seen)
 
     def on_fit_end(self, state: TrainState, result: FitResult) -> None:
@@ -89,34 +102,53 @@ class TrainingRecorder(Callback):
             self.writer.put(self.group, name, np.int64(value) if name in _INTEGER_FIELDS else np.float64(value))
         self.writer.flush()
 
+    def rows_since(self, step: int):
+        """The epochs ``>= step`` this fit holds (those of a continued file included): ``loss``, ``psnr``, ``lr``."""
+        import xarray as xr
+
+        state = self._state
+        first = max(int(step) - self.step_offset, 0)
+        if state is None or self._seen <= first:
+            return None
+        loss = state.losses[first:self._seen].detach().double().cpu().numpy()
+        return xr.Dataset({"loss": ("step", loss), "psnr": ("step", psnr_from_mse(loss, state.config.peak)),
+                           "lr": ("step", np.asarray(state.lrs[first:self._seen], dtype=np.float64))},
+                          coords={"step": np.arange(first, self._seen) + self.step_offset},
+                          attrs={"target": state.target.name})
+
     def _commit_hook(self) -> None:
         if self._state is not None and self.writer.started and not self.writer.failed:
             self._write_until(self._state, self._seen)
 
     def _write_until(self, state: TrainState, end: int) -> None:
-        start = self._done
-        if end <= start:
-            return
-        loss = state.losses[start:end].detach().double().cpu().numpy()
-        self._done = end            # before the append: its flush calls the commit hook again
-        self.writer.append(self.group, np.arange(start, end) + self.step_offset, loss=loss,
-                           psnr=psnr_from_mse(loss, state.config.peak), lr=np.asarray(state.lrs[start:end]))
+        block = self._blocks.take(state, end)
+        if block is not None:
+            steps, loss, psnr, lr = block
+            self.writer.append(self.group, steps + self.step_offset, loss=loss, psnr=psnr, lr=lr)
 
 
-class PredictionRecorder(Callback):
+class PredictionRecorder(RunRecorder):
     """Store the target and the model's output at the end of the fit (static ``(sample, channel)`` variables).
 
     The output is that of the state the model holds after :func:`~spectral_probe.training.fit`:
     the best state when ``restore_best`` (the default), else the final one.  The group's
     attribute ``state`` says which, and its 0-d variable ``state_step`` gives the state's step.
+    It records no rows (:meth:`rows_since` is None).
     """
+
+    order = ORDERS["first"]
 
     def __init__(self, writer: TrajectoryWriter, group: str = "prediction") -> None:
         self.writer, self.group = writer, group
+        self._state: TrainState | None = None
 
-    def on_fit_start(self, state: TrainState) -> None:
+    def prepare(self, state: TrainState) -> None:
+        self._state = state
+
+    def declare(self, writer=None) -> None:
+        writer, state = writer or self.writer, self._state
         n, c = state.values.shape
-        self.writer.declare(self.group, variables={
+        writer.declare(self.group, variables={
             "target": Var(("sample", "channel"), "f4", trajectory=False),
             "output": Var(("sample", "channel"), "f4", trajectory=False),
             "state_step": Var((), "i8", trajectory=False, attrs={
@@ -124,7 +156,7 @@ class PredictionRecorder(Callback):
         }, coords={"sample": np.arange(n), "channel": np.arange(c)},
             attrs={"grid_shape": list(state.target.grid_shape),
                    "state": "best" if state.config.restore_best else "final"})
-        self.writer.put(self.group, "target", state.values.detach().cpu().numpy())
+        writer.put(self.group, "target", state.values.detach().cpu().numpy())
 
     @torch.no_grad()
     def on_fit_end(self, state: TrainState, result: FitResult) -> None:

@@ -29,6 +29,7 @@ from .interrupts import InterruptGuard, RunInterrupted
 from .loop import Callback, FitResult, fit
 from .presets import RunSpec
 from .recorder import PredictionRecorder, TrainingRecorder
+from .recording import bind_writer, describe, recorders
 from .resume import RESUMABLE_KEYS, plan_resume
 
 __all__ = ["PredictionRecorder", "run_config", "recording_config", "train_to_file", "RunInterrupted",
@@ -46,28 +47,14 @@ def run_config(spec: RunSpec, target: Target, recording: dict | None = None) -> 
     return config
 
 
-_SIMPLE = (bool, int, float, str, type(None))
-
-
-def _describe(callback) -> dict:
-    """A callback's class and its public settings of simple types (what a resumed run must repeat)."""
-    out = {"type": type(callback).__name__}
-    for key, value in sorted(vars(callback).items()):
-        if key.startswith("_") or key in ("writer", "cache", "rows", "epochs", "spectra", "eigenvalues", "seconds"):
-            continue
-        if isinstance(value, _SIMPLE):
-            out[key] = value
-        elif isinstance(value, (tuple, list)) and all(isinstance(v, _SIMPLE) for v in value):
-            out[key] = list(value)
-        elif isinstance(value, torch.device):
-            out[key] = str(value)
-    return out
-
-
 def recording_config(probes: Sequence[Callback], record_every: int, checkpoint_every: int | None) -> dict:
-    """What the run records and how often (part of the run's configuration)."""
+    """What the run records and how often (part of the run's configuration).
+
+    ``probes`` are described by :func:`~spectral_probe.training.recording.describe` (a recorder's
+    :meth:`~spectral_probe.training.recording.RunRecorder.settings`).
+    """
     return {"record_every": int(record_every), "checkpoint_every": checkpoint_every,
-            "probes": [_describe(p) for p in probes]}
+            "probes": [describe(p) for p in probes]}
 
 
 def train_to_file(
@@ -87,8 +74,11 @@ def train_to_file(
 ) -> tuple[torch.nn.Module, FitResult]:
     """Build the model of ``spec``, fit it, and (when ``out`` is given) write the run file.
 
-    Probes that accept a ``writer`` attribute and have none get this run's
-    writer, so their rows land in the same file.
+    Every :class:`~spectral_probe.training.recording.RunRecorder` among ``probes`` and
+    ``callbacks`` that has no writer gets this run's
+    (:meth:`~spectral_probe.training.recording.RunRecorder.bind`), so its rows land in the same file;
+    ``probes`` and the recorders among ``callbacks`` are described in the run's configuration.
+    :func:`fit` calls them all in their ``order`` (:mod:`spectral_probe.training.recording`).
 
     Parameters
     ----------
@@ -125,7 +115,8 @@ def train_to_file(
     if overwrite and resume:
         raise ValueError("choose overwrite (replace the file) or resume (continue it), not both")
     path = Path(out)
-    config = run_config(spec, target, recording_config(probes, record_every, checkpoint_every))
+    described = [*probes, *(r for r in recorders(callbacks) if r not in probes)]
+    config = run_config(spec, target, recording_config(described, record_every, checkpoint_every))
     lock = RunLock(path)
     try:
         if lock.stale_note():
@@ -143,14 +134,11 @@ def train_to_file(
     try:
         with TrajectoryWriter(path, config, overwrite=overwrite, resume=resume, may_change=RESUMABLE_KEYS,
                               keep_before=keep, lock=lock) as writer:
-            for probe in probes:
-                if hasattr(probe, "writer") and probe.writer is None:
-                    probe.writer = writer
-            checkpointer = Checkpointer(writer, checkpoint_every)
-            recorders = [TrainingRecorder(writer, every=record_every), PredictionRecorder(writer)]
-            tail = [guard, checkpointer] if guard is not None else [checkpointer]
-            with guard.installed() if guard is not None else nullcontext():
-                result = fit(model, target, spec.train, probes=[*probes, *tail], callbacks=[*recorders, *callbacks],
+            bind_writer([*probes, *callbacks], writer)
+            own = [TrainingRecorder(writer, every=record_every), PredictionRecorder(writer),
+                   Checkpointer(writer, checkpoint_every), *([guard] if guard is not None else [])]
+            with guard.installed() if guard is not None else nullcontext():      # fit orders them by `order`
+                result = fit(model, target, spec.train, probes=probes, callbacks=[*own, *callbacks],
                              resume_from=point)
                 if guard is not None and guard.signum is not None:
                     raise KeyboardInterrupt      # the writer closes the file as interrupted
