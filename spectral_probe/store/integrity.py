@@ -55,6 +55,7 @@ class DamagedFileError(OSError):
         super().__init__(errno.EIO, f"run file '{path}' is damaged: {why}; it cannot be read or resumed "
                                     "(restore it from a copy, or start the run again)")
         self.filename = None
+        self.why = why
 
     def __str__(self) -> str:
         return self.strerror

@@ -13,7 +13,9 @@ from typing import Callable, Iterable, Mapping
 import h5py
 import numpy as np
 
+from .digests import SEAL_ATTR, write_seal
 from .filelock import RunLock, remove_stale_temporaries
+from .guard import validate
 from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
 from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
                      STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
@@ -137,6 +139,7 @@ class TrajectoryWriter:
 
     def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
         check_file(self.path)
+        validate(self.path)                     # structure and digests, in a child with a time limit
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
             clear_write_flags(self._tmp)        # left set by a killed SWMR writer
@@ -160,6 +163,8 @@ class TrajectoryWriter:
             else:
                 self.config = stored
             self._h5.attrs["schema_version"] = np.int32(max(SCHEMA_VERSION, int(self._h5.attrs.get("schema_version", 0))))
+            if SEAL_ATTR in self._h5.attrs:     # the file changes from here on: close() seals it again
+                del self._h5.attrs[SEAL_ATTR]
             self._nc_open()
             for name in list_groups(self._h5):
                 self._layouts[name] = read_layout(self._h5[name])
@@ -492,9 +497,15 @@ class TrajectoryWriter:
             self.flush()
             self._write(lambda: self._h5[STATUS].__setitem__((), np.int8(status)), "close")
             self._write(self._h5.close, "close")
+            self._write(self._seal, "seal")
         finally:
             self._closed = True
             self._lock.release()
+
+    def _seal(self) -> None:
+        """Reopen the closed file (SWMR is over) and store the digests of every value readers trust."""
+        with h5py.File(self.path, "r+", libver="latest") as h5:
+            write_seal(h5)
 
     def _drop_handle(self) -> None:
         for handle in (self._nc, self._h5):
