@@ -170,13 +170,12 @@ def test_corrupted_chunk_is_refused(tmp_path, dataset):
     raw[_chunk_offset(path, dataset) + 5] ^= 0x10
     path.write_bytes(bytes(raw))
     group = dataset.split("/")[0]
-    with pytest.raises(DamagedFileError, match=f"reading group '{group}' failed"):
-        open_run(path)
-    with pytest.raises(DamagedFileError, match=f"'{dataset}' fails to read"):
-        verify_run(path)
-    with pytest.raises(DamagedFileError):
-        recover(path)
-    assert open_run(path, "scalars" if group != "scalars" else "activations").sizes["step"] == 40
+    # the structure walk reads every small chunked variable before any read in this process: each reader
+    # names the damaged variable, whatever group it asks for
+    for read in (open_run, verify_run, recover,
+                 lambda p: open_run(p, "scalars" if group != "scalars" else "activations")):
+        with pytest.raises(DamagedFileError, match=f"'{dataset}' fails to read"):
+            read(path)
 
 
 def test_commit_count_beyond_the_rows_is_refused(tmp_path):
@@ -184,6 +183,11 @@ def test_commit_count_beyond_the_rows_is_refused(tmp_path):
     _write(path)
     with h5py.File(path, "r+") as f:
         f["scalars/n_committed"][()] = 99
+    with pytest.raises(DamagedFileError, match="'scalars/n_committed' fails its digest"):
+        open_run(path)
+    with h5py.File(path, "r+") as f:          # a file without digests (a writer stopped by an I/O error)
+        del f.attrs["_digests"]
+        f["run_status"][()] = 0
     with pytest.raises(DamagedFileError, match="group 'scalars' commits 99 rows but 'loss' holds 40"):
         open_run(path)
     with h5py.File(path, "r+") as f:

@@ -6,7 +6,8 @@ inside one C call, which neither a timeout in Python nor Ctrl-C can stop.  Befor
 reader trusts ``h5py`` with a file in its own process, :func:`validate` forks a child that
 opens the file and reads everything a reader relies on (every attribute, every value
 without a checksum of its own, the digests of :mod:`~spectral_probe.store.digests`, the
-committed rows and the chunked data up to :data:`DEEP_READ_BYTES` per variable).  A child
+committed rows and the chunked data up to :data:`DEEP_READ_BYTES` per variable, except the
+checkpoints' bytes, checked row by row when read).  A child
 that does not answer within :data:`STRUCTURE_TIMEOUT_S` seconds is killed and the file is
 refused as damaged; one that crashes likewise.  The parent waits in ``select``, so Ctrl-C
 stops it at once (the child is killed on the way out).
@@ -34,6 +35,8 @@ __all__ = ["validate", "inspect_file", "forget", "STRUCTURE_TIMEOUT_S", "DEEP_RE
 STRUCTURE_TIMEOUT_S = 5.0
 #: chunked variables up to this size are read in full by the child (their Fletcher32 checksums checked)
 DEEP_READ_BYTES = 4 * 2 ** 20
+#: chunked data read only on request, each row checked then (a damaged checkpoint spares the rest of the file)
+_ON_REQUEST = {"checkpoints/state"}
 _VALIDATED: "OrderedDict[tuple, None]" = OrderedDict()
 _CACHE_SIZE = 64
 
@@ -71,7 +74,7 @@ def inspect_file(path: Path, writer_alive: bool) -> str:
             rows = check_committed(h5, path)
 
             def deep(name: str, obj) -> None:
-                if not isinstance(obj, h5py.Dataset) or obj.chunks is None:
+                if not isinstance(obj, h5py.Dataset) or obj.chunks is None or name in _ON_REQUEST:
                     return
                 if obj.size * obj.dtype.itemsize > DEEP_READ_BYTES:
                     return
