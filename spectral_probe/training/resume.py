@@ -134,15 +134,13 @@ def plan_resume(path: str | os.PathLike, config: dict | None = None, *, may_chan
     damaged = damaged_checkpoints(path, up_to=start)
     if damaged:
         first = damaged[0]
-        before = [s for s in usable if s < first]
-        where = (f"the newest intact checkpoint before it is at step {max(before)}" if before
-                 else "no intact checkpoint precedes it (the run would start afresh)")
+        before = [int(s) for s in steps if s < first]           # all intact: ``first`` is the first damaged one
         listed = ", ".join(map(str, damaged))
-        if not salvage or first == 0:
-            fix = ("start the run again (--overwrite)" if first == 0 else
-                   "resume with --salvage (Python: salvage=True) to continue from there")
-            raise DamagedFileError(path, f"checkpoint(s) at step {listed} fail their checksum; {where}; {fix}")
-        start = max(before) if before else 0
+        if not salvage or not before:
+            where = (f"the newest intact checkpoint before it is at step {max(before)}; salvage=True (Python) "
+                     "continues from there" if before else "no intact checkpoint precedes it")
+            raise DamagedFileError(path, f"checkpoint(s) at step {listed} fail their checksum; {where}")
+        start = max(before)
         usable = [s for s in usable if s <= start]
         notes.append(f"checkpoint(s) at step {listed} of '{path}' are damaged: resuming from step {start} "
                      "instead (the epochs after it are recomputed, the damaged checkpoints dropped)")
