@@ -107,6 +107,8 @@ def test_closed_schema3_file_without_its_seal_is_refused(tmp_path):
         del h5.attrs[SEAL_ATTR]
     with pytest.raises(DamagedFileError, match="marked closed but its digests .* are missing"):
         open_run(path)
+    assert recover(path)                        # what the message suggests: the rest checked, then sealed
+    assert int(open_run(path)["run_status"]) == 1 and float(open_run(path)["scalars"]["best_psnr"]) == 15.7
 
 
 def test_resuming_writer_drops_the_seal_and_close_writes_a_new_one(tmp_path):
@@ -150,7 +152,7 @@ def _has_children() -> bool:
 def test_ctrl_c_while_waiting_for_the_walk(tmp_path, monkeypatch):
     """SIGINT during the wait raises KeyboardInterrupt at once; the child is killed and reaped."""
     path = _write(tmp_path / "run.h5")
-    monkeypatch.setattr(guard, "inspect_file", lambda p, alive: time.sleep(30))
+    monkeypatch.setattr(guard, "inspect_file", lambda *args: time.sleep(30))
     guard.forget(path)
     previous = signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
     try:

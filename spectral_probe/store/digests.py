@@ -156,8 +156,13 @@ def read_seal(h5: h5py.File) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in objects.items()}
 
 
-def seal_state(h5: h5py.File) -> str:
-    """``"sealed"``, ``"unsealed"`` (schema 3, still marked writing), ``"legacy"`` (schema < 3)."""
+def seal_state(h5: h5py.File, allow_missing: bool = False) -> str:
+    """``"sealed"``, ``"unsealed"`` (schema 3, still marked writing), ``"legacy"`` (schema < 3).
+
+    A schema-3 file marked closed, failed or interrupted without digests raises ``ValueError``
+    unless ``allow_missing`` (``"missing"``: for :func:`~spectral_probe.store.recover`, which
+    seals it again).
+    """
     from .schema import STATUS, STATUS_WRITING
 
     if SEAL_ATTR in h5.attrs:
@@ -166,8 +171,11 @@ def seal_state(h5: h5py.File) -> str:
         return "legacy"
     status = int(h5[STATUS][()]) if STATUS in h5 else STATUS_WRITING
     if status != STATUS_WRITING:
+        if allow_missing:
+            return "missing"
         raise ValueError(f"it is marked {'closed' if status == 1 else f'run_status {status}'} but its digests "
-                         "(the root attribute '_digests') are missing")
+                         "(the root attribute '_digests') are missing (a writer stopped while closing it? "
+                         "spectral_probe.store.recover(path) checks the rest and seals it)")
     return "unsealed"
 
 
@@ -177,15 +185,15 @@ def _what(name: str) -> str:
     return f"'{name}'"
 
 
-def verify_seal(h5: h5py.File) -> str:
-    """Check every digest of ``h5``; returns :func:`seal_state`.
+def verify_seal(h5: h5py.File, allow_missing: bool = False) -> str:
+    """Check every digest of ``h5``; returns :func:`seal_state` (``allow_missing``: see there).
 
     Raises
     ------
     ValueError
         One line naming the first damaged object (or the seal itself).
     """
-    state = seal_state(h5)
+    state = seal_state(h5, allow_missing)
     if state != "sealed":
         return state
     stored = read_seal(h5)

@@ -41,8 +41,10 @@ _VALIDATED: "OrderedDict[tuple, None]" = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def inspect_file(path: Path, writer_alive: bool) -> str:
+def inspect_file(path: Path, writer_alive: bool, unsealed: bool = False) -> str:
     """Open ``path`` and read what readers use; returns the digest state (``sealed``, ``unsealed``, ``legacy``).
+
+    ``unsealed=True`` accepts a closed schema-3 file without digests (state ``missing``; for ``recover``).
 
     Raises
     ------
@@ -63,7 +65,7 @@ def inspect_file(path: Path, writer_alive: bool) -> str:
         except (OSError, RuntimeError, KeyError) as exc:
             raise DamagedFileError(path, f"its root attributes cannot be read ({_line(exc)})") from exc
         try:
-            state = verify_seal(h5)
+            state = verify_seal(h5, allow_missing=unsealed)
         except ValueError as exc:
             raise DamagedFileError(path, str(exc)) from exc
         except (OSError, RuntimeError, KeyError, TypeError) as exc:
@@ -103,7 +105,8 @@ def _key(path: Path) -> tuple:
     return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def validate(path: str | os.PathLike, writer_alive: bool = False, timeout: float | None = None) -> None:
+def validate(path: str | os.PathLike, writer_alive: bool = False, timeout: float | None = None, *,
+             unsealed: bool = False) -> None:
     """Refuse ``path`` unless :func:`inspect_file` passes in a forked child within ``timeout`` seconds.
 
     Raises
@@ -114,20 +117,20 @@ def validate(path: str | os.PathLike, writer_alive: bool = False, timeout: float
         Not a spectral-probe run file, or a newer schema.
     """
     path = Path(path)
-    key = _key(path)
+    key = (*_key(path), unsealed)
     if key in _VALIDATED:
         _VALIDATED.move_to_end(key)
         return
     if not hasattr(os, "fork"):                 # pragma: no cover - Windows
-        inspect_file(path, writer_alive)
+        inspect_file(path, writer_alive, unsealed)
     else:
-        _in_child(path, writer_alive, STRUCTURE_TIMEOUT_S if timeout is None else float(timeout))
+        _in_child(path, writer_alive, STRUCTURE_TIMEOUT_S if timeout is None else float(timeout), unsealed)
     _VALIDATED[key] = None
     while len(_VALIDATED) > _CACHE_SIZE:
         _VALIDATED.popitem(last=False)
 
 
-def _child(path: Path, writer_alive: bool, out: int) -> None:
+def _child(path: Path, writer_alive: bool, unsealed: bool, out: int) -> None:
     """The forked child: walk the file, write one JSON answer to ``out``, never return."""
     code = 0
     try:
@@ -135,7 +138,7 @@ def _child(path: Path, writer_alive: bool, out: int) -> None:
         from .integrity import DamagedFileError
 
         try:
-            answer = {"ok": inspect_file(path, writer_alive)}
+            answer = {"ok": inspect_file(path, writer_alive, unsealed)}
         except DamagedFileError as exc:
             answer = {"damaged": getattr(exc, "why", str(exc))}
         except FileNotFoundError as exc:
@@ -153,14 +156,14 @@ def _child(path: Path, writer_alive: bool, out: int) -> None:
         os._exit(code)
 
 
-def _in_child(path: Path, writer_alive: bool, timeout: float) -> None:
+def _in_child(path: Path, writer_alive: bool, timeout: float, unsealed: bool) -> None:
     from .integrity import DamagedFileError
 
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:                                # pragma: no cover - runs in the child
         os.close(read_end)
-        _child(path, writer_alive, write_end)
+        _child(path, writer_alive, unsealed, write_end)
     os.close(write_end)
     chunks, status, deadline = [], None, time.monotonic() + timeout
     try:

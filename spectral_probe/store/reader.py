@@ -26,14 +26,15 @@ CHECKPOINT_GROUP, CHECKPOINT_DATA = "checkpoints", "state"
 
 
 @contextmanager
-def open_checked(path: str | os.PathLike, *, run: bool = False) -> Iterator[h5py.File]:
+def open_checked(path: str | os.PathLike, *, run: bool = False, unsealed: bool = False) -> Iterator[h5py.File]:
     """Open a run file for reading once it passed the integrity checks.
 
     The checks: truncation (:func:`~spectral_probe.store.integrity.check_file`), then a
     walk of the whole structure in a forked child with a time limit (schema, digests of
     every value without a checksum of its own, committed rows; :mod:`~spectral_probe.store.guard`),
     so that no read in this process can hang.  ``run=True`` also refuses a file that is
-    not a training run (an ``ntk --out`` or ``probe --out`` file), naming what it is.
+    not a training run (an ``ntk --out`` or ``probe --out`` file), naming what it is;
+    ``unsealed=True`` accepts a closed file whose digests are missing (for ``recover``).
 
     Raises
     ------
@@ -47,7 +48,7 @@ def open_checked(path: str | os.PathLike, *, run: bool = False) -> Iterator[h5py
     path = Path(path)
     alive = writer_alive(path)
     check_file(path)
-    validate(path, alive)
+    validate(path, alive, unsealed=unsealed)
     with open_h5(path, writer_alive=alive) as h5:
         try:
             check_schema(h5, path)
@@ -184,8 +185,10 @@ def needs_recovery(path: str | os.PathLike) -> bool:
     return sb.flags != 0 and not writer_alive(Path(path))
 
 
-def verify_run(path: str | os.PathLike) -> dict[str, int]:
-    """Read every committed row and static array of ``path`` once, checking every checksum.
+def verify_run(path: str | os.PathLike, *, unsealed: bool = False) -> dict[str, int]:
+    """Read every committed row and static array of ``path`` once, checking every checksum and digest.
+
+    ``unsealed=True`` accepts a closed file whose digests are missing (see :func:`open_checked`).
 
     Returns
     -------
@@ -197,7 +200,7 @@ def verify_run(path: str | os.PathLike) -> dict[str, int]:
     DamagedFileError
         The file is truncated, a checksum fails or a group is inconsistent.
     """
-    with open_checked(path) as h5:
+    with open_checked(path, unsealed=unsealed) as h5:
         rows = check_committed(h5, path)
 
         def visit(name, obj):

@@ -26,7 +26,8 @@ def recover(path: str | os.PathLike) -> bool:
     committed rows are kept, the rest dropped) and closes it with ``run_status``
     3 (interrupted).  The file is replaced atomically.  A closed file written before
     schema 3 (no digests: :mod:`~spectral_probe.store.digests`) is rewritten the same
-    way, keeping its ``run_status``, so that every value in it is checked from then on.
+    way, keeping its ``run_status``, so that every value in it is checked from then on, and so
+    is a file whose writer stopped while writing its digests at close (a full disk).
 
     Returns
     -------
@@ -45,10 +46,10 @@ def recover(path: str | os.PathLike) -> bool:
     if holder is not None:
         raise OSError(errno.EBUSY, f"run file '{path}' is being written by {holder}; "
                       "recover it once that process has ended")
-    verify_run(path)                        # every checksum, before anything is rewritten
-    with open_checked(path) as h5:
+    verify_run(path, unsealed=True)         # every checksum, before anything is rewritten
+    with open_checked(path, unsealed=True) as h5:
         status = int(h5[STATUS][()]) if STATUS in h5 else STATUS_WRITING
-        sealed = seal_state(h5) == "sealed"
+        sealed = seal_state(h5, allow_missing=True) == "sealed"
     if check_file(path).flags == 0 and sealed:
         return False
     writer = TrajectoryWriter(path, resume=True)

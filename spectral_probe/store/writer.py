@@ -139,7 +139,7 @@ class TrajectoryWriter:
 
     def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
         check_file(self.path)
-        validate(self.path)                     # structure and digests, in a child with a time limit
+        validate(self.path, unsealed=True)      # structure and digests, in a child with a time limit
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
             clear_write_flags(self._tmp)        # left set by a killed SWMR writer
@@ -497,7 +497,7 @@ class TrajectoryWriter:
             self.flush()
             self._write(lambda: self._h5[STATUS].__setitem__((), np.int8(status)), "close")
             self._write(self._h5.close, "close")
-            self._write(self._seal, "seal")
+            self._write(self._seal, "write the closing digests")
         finally:
             self._closed = True
             self._lock.release()
