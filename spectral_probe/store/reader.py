@@ -164,7 +164,6 @@ def _read(path, group):
         groups = list_groups(h5)
         if group is not None:
             if group not in groups:
-                check_run_kind(h5, path)            # an ntk/probe --out file asked for a run's group: say so
                 raise ValueError(f"run file '{path}' has no group {group!r}; groups: {', '.join(groups) or 'none'}")
             return _dataset(h5, group)
         tree = {"/": _dataset(h5, None)}
