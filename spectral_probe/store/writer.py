@@ -504,7 +504,8 @@ class TrajectoryWriter:
 
     def _seal(self) -> None:
         """Reopen the closed file (SWMR is over) and store the digests of every value readers trust."""
-        with h5py.File(self.path, "r+", libver="latest") as h5:
+        # HDF5's own file lock would refuse while a reader (watch) has the file open; the run lock is ours
+        with h5py.File(self.path, "r+", libver="latest", locking=False) as h5:
             write_seal(h5)
 
     def _drop_handle(self) -> None:
