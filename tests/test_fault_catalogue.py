@@ -7,9 +7,10 @@ so a regression fails here instead of hanging the suite.
 
 * default suite: a small run, three cases (the zeroed global heap that made h5py loop,
   a flipped bit in the 0-d ``scalars/best_psnr``, one in a checkpoint's bytes);
-* ``-m slow``: the issue's fixture, a zeroed 4 kB block at 50 offsets spread over the file
-  and a flipped bit at 200 random offsets, each read by all six readers (README's
-  Reliability section gives the counts).
+* ``-m slow``: the issue's fixture, a zeroed 4 kB block at 50 offsets spread over the file,
+  a flipped bit at 200 random offsets and the issue's own 12 cases (the zeroed block at
+  4096, a bit in each 0-d value it named, in the step data, ``s0`` edited in the config),
+  each read by all six readers (README's Reliability section gives the counts).
 """
 
 from __future__ import annotations
@@ -109,6 +110,28 @@ def test_small_catalogue(tmp_path):
     assert "checkpoint(s) at step 20 fail their checksum" in results[2, "resume"]["detail"]
 
 
+#: the values the issue found read as valid after one flipped bit (0-d variables, commit counts)
+NAMED_VALUES = ("scalars/best_psnr", "scalars/final_psnr", "scalars/zero_psnr", "scalars/best_epoch",
+                "scalars/wall_time", "run_status", "prediction/state_step", "scalars/n_committed",
+                "checkpoints/n_committed")
+
+
+def named_cases(good: Path, first_id: int) -> list[dict]:
+    """The issue's own cases: the zeroed block at 4096, a bit of each named value, the step data, ``s0`` edited."""
+    data = good.read_bytes()
+    cases = [{"kind": "zero", "offset": 4096, "bit": 0}]
+    with h5py.File(good, "r") as h5:
+        for name in NAMED_VALUES:
+            ds = h5[name]
+            cases.append({"kind": "flip", "offset": int(ds.id.get_offset()) + ds.dtype.itemsize - 1, "bit": 2})
+        step = h5["scalars/step"].id.get_chunk_info(0).byte_offset
+        cases.append({"kind": "flip", "offset": int(step) + 8 * 99, "bit": 2})         # step 99 -> 95
+    s0 = data.find(b'"s0": ')
+    assert s0 > 0
+    cases.append({"kind": "xor", "offset": s0 + 6, "bit": data[s0 + 6] ^ ord("9")})   # "s0": 23.4.. -> 93.4..
+    return [{"id": first_id + i, **case} for i, case in enumerate(cases)]
+
+
 @pytest.mark.slow
 def test_full_catalogue(tmp_path):
     good = _train(tmp_path / "good.h5", FIXTURE)
@@ -119,6 +142,7 @@ def test_full_catalogue(tmp_path):
     bits = rng.integers(0, 8, 200)
     cases = [{"id": i, "kind": "zero", "offset": int(o), "bit": 0} for i, o in enumerate(zeros)]
     cases += [{"id": 50 + i, "kind": "flip", "offset": int(o), "bit": int(b)} for i, (o, b) in enumerate(zip(flips, bits))]
+    cases += named_cases(good, 250)
     results = _catalogue(tmp_path, good, FIXTURE, cases, timeout=7200)
     summary = _summary(results)
     print(json.dumps({"file_bytes": size, **summary}, indent=1))
