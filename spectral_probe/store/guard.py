@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -124,7 +125,10 @@ def validate(path: str | os.PathLike, writer_alive: bool = False, timeout: float
     if not hasattr(os, "fork"):                 # pragma: no cover - Windows
         inspect_file(path, writer_alive, unsealed)
     else:
-        _in_child(path, writer_alive, STRUCTURE_TIMEOUT_S if timeout is None else float(timeout), unsealed)
+        try:
+            _in_child(path, writer_alive, STRUCTURE_TIMEOUT_S if timeout is None else float(timeout), unsealed)
+        except _NoFork:                         # out of processes or memory: walk here, without the time limit
+            inspect_file(path, writer_alive, unsealed)
     _VALIDATED[key] = None
     while len(_VALIDATED) > _CACHE_SIZE:
         _VALIDATED.popitem(last=False)
@@ -156,11 +160,22 @@ def _child(path: Path, writer_alive: bool, unsealed: bool, out: int) -> None:
         os._exit(code)
 
 
+class _NoFork(Exception):
+    """``fork`` failed (EAGAIN, ENOMEM)."""
+
+
 def _in_child(path: Path, writer_alive: bool, timeout: float, unsealed: bool) -> None:
     from .integrity import DamagedFileError
 
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    try:
+        with warnings.catch_warnings():         # Python >= 3.12 warns about fork() beside threads (torch's);
+            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+            pid = os.fork()                     # the child only reads HDF5 and exits with os._exit
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        raise _NoFork from exc
     if pid == 0:                                # pragma: no cover - runs in the child
         os.close(read_end)
         _child(path, writer_alive, unsealed, write_end)
