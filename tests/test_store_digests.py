@@ -224,3 +224,24 @@ def test_figure_and_plain_hdf5_files_are_named(tmp_path):
         open_run(figure)
     with pytest.raises(ValueError, match=r"without the spectral-probe schema attribute \(groups: data\)"):
         open_run(plain)
+
+
+def test_probe_out_file_is_named(tmp_path, small_run):
+    out = tmp_path / "probe.h5"
+    result = CliRunner().invoke(cli, ["probe", "--run", str(small_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["watch", str(out), "--once"])
+    assert result.exit_code == 2 and f"is a `probe --out` file (activation statistics of {small_run} at step 60)" \
+        in result.output
+
+
+def test_walk_runs_in_process_when_fork_fails(tmp_path, monkeypatch):
+    path = _write(tmp_path / "run.h5")
+    _flip_value(path, "scalars/best_psnr", 7, 6)
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(DamagedFileError, match="'scalars/best_psnr' fails its digest"):
+        open_run(path)
