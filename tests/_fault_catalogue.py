@@ -4,7 +4,7 @@ Usage::
 
     python tests/_fault_catalogue.py GOOD.h5 WORKDIR CASES.json TRAIN_ARGS.json
 
-``CASES.json`` lists ``{"id": ..., "kind": "zero" | "flip" | "xor" | "none", "offset": int, "bit": int}``
+``CASES.json`` lists ``{"id": ..., "kind": "zero" | "random" | "flip" | "xor" | "none", "offset": int, "bit": int}``
 (optionally ``"readers"``, a subset of :data:`READERS`).  For
 each case a damaged copy is written and read by ``open_run``, ``watch --once``, ``ntk --run``,
 ``probe --run``, ``export`` and ``train --resume``; each outcome is compared with the same
@@ -155,6 +155,10 @@ def _damage(data: bytes, case: dict) -> bytes:
         return data
     if case["kind"] == "zero":
         raw[at:at + 4096] = bytes(len(raw[at:at + 4096]))
+    elif case["kind"] == "random":              # a 4 kB block of random bytes (seeded by the offset)
+        import random
+
+        raw[at:at + 4096] = random.Random(at).randbytes(len(raw[at:at + 4096]))
     elif case["kind"] == "xor":                 # a byte edited (``"s0": 23.46`` -> ``93.46``: mask 0x0b)
         raw[at] ^= int(case["bit"])
     else:

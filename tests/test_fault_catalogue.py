@@ -9,8 +9,8 @@ so a regression fails here instead of hanging the suite.
   a flipped bit in the 0-d ``scalars/best_psnr``, one in a checkpoint's bytes);
 * ``-m slow``: the issue's fixture, a zeroed 4 kB block at 50 offsets spread over the file,
   a flipped bit at 200 random offsets and the issue's own 12 cases (the zeroed block at
-  4096, a bit in each 0-d value it named, in the step data, ``s0`` edited in the config),
-  each read by all six readers (README's Reliability section gives the counts).
+  4096, a bit in each 0-d value it named, in the step data, ``s0`` edited in the config)
+  and a 4 kB block of random bytes at 30 offsets, each read by all six readers (README's Reliability section gives the counts).
 """
 
 from __future__ import annotations
@@ -145,6 +145,8 @@ def test_full_catalogue(tmp_path):
     cases = [{"id": i, "kind": "zero", "offset": int(o), "bit": 0} for i, o in enumerate(zeros)]
     cases += [{"id": 50 + i, "kind": "flip", "offset": int(o), "bit": int(b)} for i, (o, b) in enumerate(zip(flips, bits))]
     cases += named_cases(good, 250)
+    randoms = np.linspace(1000, size - 4096, 30).astype(int)
+    cases += [{"id": 300 + i, "kind": "random", "offset": int(o), "bit": 0} for i, o in enumerate(randoms)]
     results = _catalogue(tmp_path, good, FIXTURE, cases, timeout=7200)
     summary = _summary(results)
     print(json.dumps({"file_bytes": size, **summary}, indent=1))
