@@ -345,9 +345,9 @@ def test_watch_prints_the_trajectory_and_plots(tmp_path):
     path = tmp_path / "run.h5"
     _fit_run(path, epochs=6)
     png = tmp_path / "run.png"
-    out = CliRunner().invoke(cli, ["watch", str(path), "--once", "--plot", str(png)])
+    out = CliRunner().invoke(cli, ["watch", "--run", str(path), "--once", "--plot", str(png)])
     assert out.exit_code == 0, out.output
     assert "step 5  loss" in out.output and "probe step 5: std" in out.output and "run closed" in out.output
     assert png.stat().st_size > 1000
-    missing = CliRunner().invoke(cli, ["watch", str(tmp_path / "nope.h5"), "--once"])
+    missing = CliRunner().invoke(cli, ["watch", "--run", str(tmp_path / "nope.h5"), "--once"])
     assert missing.exit_code == 2 and "error: " in missing.output and "no run file" in missing.output

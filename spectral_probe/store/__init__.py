@@ -15,7 +15,9 @@ Layout
 
 Every trajectory group has an unlimited ``step`` dimension (chunked datasets,
 resized on each append) and a 0-d ``n_committed``: the number of leading rows
-that are complete on disk.  Chunked numeric datasets carry Fletcher32 checksums.
+that are complete on disk.  Chunked numeric datasets carry Fletcher32 checksums; every
+other value a reader trusts (0-d and text variables, attributes, the ``config`` JSON) is
+covered by a digest written when the file is closed (schema 3, :mod:`~spectral_probe.store.digests`).
 Dimensions are HDF5 dimension scales, so the file is valid netCDF4 and
 ``xarray.open_dataset(path, engine="h5netcdf", group="scalars")`` names every
 dimension; plain ``h5py`` reads it too.
@@ -44,7 +46,8 @@ the data, then raises ``n_committed`` and flushes again.  Hence
   ``n_committed`` may hold fill values (NaN); :func:`open_run` drops them.
 * a truncated or corrupted file is refused by :func:`open_run`, :func:`recover`
   and the writer (:class:`~spectral_probe.store.integrity.DamagedFileError`), in
-  seconds: see :mod:`~spectral_probe.store.integrity`.
+  seconds: see :mod:`~spectral_probe.store.integrity`; its structure is walked in a
+  forked child with a time limit first, so no read hangs (:mod:`~spectral_probe.store.guard`).
 
 A write error (read-only location, full disk) raises ``OSError`` naming the
 file and the number of committed rows, which stay readable.

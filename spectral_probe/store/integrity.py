@@ -10,7 +10,8 @@ A run file is never read as valid when it is damaged:
   that points past it; 900,000 checks against a writing process found none).
 * **Checksums.**  With ``libver="latest"`` every HDF5 metadata block carries a
   checksum, and the writer puts a Fletcher32 checksum on every chunked numeric
-  dataset, so a corrupted chunk fails to read instead of returning wrong numbers.
+  dataset, so a corrupted chunk fails to read instead of returning wrong numbers; the
+  values without a checksum of their own carry digests (:mod:`~spectral_probe.store.digests`).
 * **Committed rows.**  :func:`check_committed` checks that every trajectory group holds
   at least its ``n_committed`` rows and that their steps increase.
 
@@ -55,6 +56,7 @@ class DamagedFileError(OSError):
         super().__init__(errno.EIO, f"run file '{path}' is damaged: {why}; it cannot be read or resumed "
                                     "(restore it from a copy, or start the run again)")
         self.filename = None
+        self.why = why
 
     def __str__(self) -> str:
         return self.strerror

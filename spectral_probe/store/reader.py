@@ -13,8 +13,10 @@ import h5py
 import numpy as np
 
 from .filelock import writer_alive
-from .integrity import DamagedFileError, check_committed, open_h5, read_superblock
-from .schema import COMMITTED, INTERNAL_ATTRS, STEP, check_schema, from_stored, list_groups, scale_name
+from .guard import validate
+from .integrity import DamagedFileError, check_committed, check_file, open_h5, read_superblock
+from .schema import (COMMITTED, INTERNAL_ATTRS, STEP, check_run_kind, check_schema, from_stored, list_groups,
+                     scale_name)
 
 __all__ = ["open_run", "read_config", "list_groups", "needs_recovery", "open_checked", "verify_run",
            "CHECKPOINT_GROUP", "CHECKPOINT_DATA"]
@@ -24,8 +26,15 @@ CHECKPOINT_GROUP, CHECKPOINT_DATA = "checkpoints", "state"
 
 
 @contextmanager
-def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Open a run file for reading once it passed the integrity checks (truncation, schema, committed rows).
+def open_checked(path: str | os.PathLike, *, run: bool = False, unsealed: bool = False) -> Iterator[h5py.File]:
+    """Open a run file for reading once it passed the integrity checks.
+
+    The checks: truncation (:func:`~spectral_probe.store.integrity.check_file`), then a
+    walk of the whole structure in a forked child with a time limit (schema, digests of
+    every value without a checksum of its own, committed rows; :mod:`~spectral_probe.store.guard`),
+    so that no read in this process can hang.  ``run=True`` also refuses a file that is
+    not a training run (an ``ntk --out`` or ``probe --out`` file), naming what it is;
+    ``unsealed=True`` accepts a closed file whose digests are missing (for ``recover``).
 
     Raises
     ------
@@ -37,10 +46,15 @@ def open_checked(path: str | os.PathLike) -> Iterator[h5py.File]:
         The file is not a spectral-probe run file, or a newer schema.
     """
     path = Path(path)
-    with open_h5(path, writer_alive=writer_alive(path)) as h5:
+    alive = writer_alive(path)
+    check_file(path)
+    validate(path, alive, unsealed=unsealed)
+    with open_h5(path, writer_alive=alive) as h5:
         try:
             check_schema(h5, path)
             check_committed(h5, path)
+            if run:
+                check_run_kind(h5, path)
         except DamagedFileError:
             raise
         except (OSError, RuntimeError, KeyError) as exc:     # h5py reports unreadable objects as KeyError
@@ -109,7 +123,9 @@ def open_run(path: str | os.PathLike, group: str | None = None):
         The run file.
     group
         A group name for one ``xarray.Dataset``; None for an ``xarray.DataTree``
-        with the root (attributes, ``run_status``) and every group.  The tree
+        with the root (attributes, ``run_status``) and every group (only of a
+        training run file: an ``ntk --out`` or ``probe --out`` file is refused,
+        read its groups by name).  The tree
         leaves out the checkpoint bytes (``checkpoints/state``, the largest
         variable); ask for ``group="checkpoints"`` or use
         :func:`spectral_probe.training.checkpoint.read_checkpoint` for them.
@@ -123,6 +139,8 @@ def open_run(path: str | os.PathLike, group: str | None = None):
     ------
     DamagedFileError
         (an ``OSError``) The file is truncated or corrupted (one line, in seconds).
+    ValueError
+        Not a run file (an ``ntk --out`` file with ``group=None``, another HDF5 file).
     """
     for attempt in range(_LIVE_ATTEMPTS):
         try:
@@ -142,7 +160,7 @@ _LIVE_ATTEMPTS = 4
 def _read(path, group):
     import xarray as xr
 
-    with open_checked(path) as h5:
+    with open_checked(path, run=group is None) as h5:
         groups = list_groups(h5)
         if group is not None:
             if group not in groups:
@@ -154,9 +172,9 @@ def _read(path, group):
     return xr.DataTree.from_dict(tree)
 
 
-def read_config(path: str | os.PathLike) -> dict:
-    """The run configuration stored in the root attribute ``config``."""
-    with open_checked(path) as h5:
+def read_config(path: str | os.PathLike, *, run: bool = False) -> dict:
+    """The run configuration stored in the root attribute ``config`` (``run=True``: of a training run only)."""
+    with open_checked(path, run=run) as h5:
         return json.loads(h5.attrs.get("config", "{}"))
 
 
@@ -166,8 +184,10 @@ def needs_recovery(path: str | os.PathLike) -> bool:
     return sb.flags != 0 and not writer_alive(Path(path))
 
 
-def verify_run(path: str | os.PathLike) -> dict[str, int]:
-    """Read every committed row and static array of ``path`` once, checking every checksum.
+def verify_run(path: str | os.PathLike, *, unsealed: bool = False) -> dict[str, int]:
+    """Read every committed row and static array of ``path`` once, checking every checksum and digest.
+
+    ``unsealed=True`` accepts a closed file whose digests are missing (see :func:`open_checked`).
 
     Returns
     -------
@@ -179,7 +199,7 @@ def verify_run(path: str | os.PathLike) -> dict[str, int]:
     DamagedFileError
         The file is truncated, a checksum fails or a group is inconsistent.
     """
-    with open_checked(path) as h5:
+    with open_checked(path, unsealed=unsealed) as h5:
         rows = check_committed(h5, path)
 
         def visit(name, obj):

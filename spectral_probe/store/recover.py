@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from .filelock import describe_holder
+from .digests import seal_state
 from .integrity import check_file
 from .reader import open_checked, verify_run
 from .schema import STATUS, STATUS_INTERRUPTED, STATUS_WRITING
@@ -16,19 +17,22 @@ __all__ = ["recover"]
 
 
 def recover(path: str | os.PathLike) -> bool:
-    """Make a run file left by a killed writer readable by every HDF5 tool.
+    """Make a run file left by a killed writer readable by every HDF5 tool; seal an older file with digests.
 
     A killed SWMR writer leaves a file that only SWMR readers (``open_run``,
     ``h5py.File(path, "r", swmr=True)``) open.  ``recover`` first checks the whole
     file (truncation, every checksum, committed rows) and refuses a damaged one;
     then it continues the file with :class:`TrajectoryWriter` (``resume=True``: the
     committed rows are kept, the rest dropped) and closes it with ``run_status``
-    3 (interrupted).  The file is replaced atomically.
+    3 (interrupted).  The file is replaced atomically.  A closed file written before
+    schema 3 (no digests: :mod:`~spectral_probe.store.digests`) is rewritten the same
+    way, keeping its ``run_status``, so that every value in it is checked from then on, and so
+    is a file whose writer stopped while writing its digests at close (a full disk).
 
     Returns
     -------
     bool
-        False when nothing had to be done (the file was closed cleanly and is intact).
+        False when nothing had to be done (the file was closed cleanly, is intact and sealed).
 
     Raises
     ------
@@ -42,11 +46,12 @@ def recover(path: str | os.PathLike) -> bool:
     if holder is not None:
         raise OSError(errno.EBUSY, f"run file '{path}' is being written by {holder}; "
                       "recover it once that process has ended")
-    verify_run(path)                        # every checksum, before anything is rewritten
-    if check_file(path).flags == 0:
-        return False
-    with open_checked(path) as h5:
+    verify_run(path, unsealed=True)         # every checksum, before anything is rewritten
+    with open_checked(path, unsealed=True) as h5:
         status = int(h5[STATUS][()]) if STATUS in h5 else STATUS_WRITING
+        sealed = seal_state(h5, allow_missing=True) == "sealed"
+    if check_file(path).flags == 0 and sealed:
+        return False
     writer = TrajectoryWriter(path, resume=True)
     writer.close(STATUS_INTERRUPTED if status == STATUS_WRITING else status)
     return True

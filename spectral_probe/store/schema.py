@@ -28,12 +28,14 @@ __all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "STEP", "COMMITTED", "STATUS", "STAT
            "STATUS_FAILED", "STATUS_INTERRUPTED", "STATUS_NAMES", "CHUNK_BYTES", "STEP_CHUNK_ROWS", "Var",
            "as_var", "Layout", "read_layout", "create_coordinate", "create_variable", "to_stored", "from_stored",
            "is_text", "attr_value", "root_attributes", "package_version", "check_schema", "check_name",
-           "list_groups", "config_differences", "io_error", "scale_name", "INTERNAL_ATTRS"]
+           "list_groups", "config_differences", "io_error", "scale_name", "INTERNAL_ATTRS", "file_kind",
+           "check_run_kind"]
 
 
 SCHEMA_NAME = "spectral-probe-trajectory"
-#: 2: Fletcher32 checksums, ``checkpoints`` group, status 3 (interrupted); readers accept 1 and 2
-SCHEMA_VERSION = 2
+#: 2: Fletcher32 checksums, ``checkpoints`` group, status 3 (interrupted); 3: digests of every value a
+#: reader trusts (:mod:`~spectral_probe.store.digests`); readers accept 1, 2 and 3
+SCHEMA_VERSION = 3
 STEP = "step"
 COMMITTED = "n_committed"
 STATUS = "run_status"
@@ -239,11 +241,54 @@ def root_attributes(config: Mapping) -> dict:
             "spectral_probe_version": package_version()}
 
 
+def _foreign_hdf5(h5: h5py.File) -> str:
+    """What an HDF5 file without the run-file schema is, as far as its attributes tell."""
+    keys = set(h5.attrs.keys())
+    if keys & {"settings_hash", "figure", "part"}:
+        return "a figure data file (written by `spectral-probe figure` or `reproduce`)"
+    groups = [name for name, obj in h5.items() if isinstance(obj, h5py.Group)]
+    shown = ", ".join(sorted(groups)[:5]) or "none"
+    return f"an HDF5 file without the spectral-probe schema attribute (groups: {shown})"
+
+
+def file_kind(h5: h5py.File) -> tuple[str, str]:
+    """``(kind, description)`` of a spectral-probe file: ``run`` (training), ``ntk``, ``probe`` or ``store``.
+
+    Only ``run`` files hold a training trajectory and checkpoints (``watch``, ``export``,
+    ``probe --run``, ``ntk --run``, ``--resume``); ``ntk --out`` and ``probe --out`` files
+    are written by the same writer but hold one analysis.
+    """
+    groups = set(list_groups(h5))
+    if groups & {"scalars", "checkpoints"}:
+        return "run", "a training run file"
+    try:
+        config = json.loads(h5.attrs.get("config", "{}"))
+    except (ValueError, TypeError):
+        config = {}
+    if isinstance(config, dict) and {"source", "state_step"} <= set(config):
+        return "probe", (f"a `probe --out` file (activation statistics of {config['source']} at step "
+                         f"{config['state_step']})")
+    if groups and groups <= {"ntk", "forecast"}:
+        return "ntk", f"an `ntk --out` file (groups {', '.join(sorted(groups))}: an NTK spectrum)"
+    return "store", f"a spectral-probe file without training groups (groups: {', '.join(sorted(groups)) or 'none'})"
+
+
+def check_run_kind(h5: h5py.File, path: Path) -> None:
+    """``ValueError`` naming what ``h5`` is when it is an ``ntk --out`` or ``probe --out`` file (:func:`file_kind`).
+
+    Files of other writers of the store (their own groups) pass: they are read as they are.
+    """
+    kind, what = file_kind(h5)
+    if kind in ("ntk", "probe"):
+        raise ValueError(f"'{path}' is {what}, not a training run file; pass a file written by "
+                         "`spectral-probe train --out`")
+
+
 def check_schema(h5: h5py.File, path: Path) -> int:
     """Raise ``ValueError`` unless ``h5`` is a run file this version reads; returns its schema version."""
     schema = h5.attrs.get("schema")
     if schema != SCHEMA_NAME:
-        raise ValueError(f"'{path}' is not a spectral-probe run file (schema attribute {schema!r})")
+        raise ValueError(f"'{path}' is not a spectral-probe run file: it is {_foreign_hdf5(h5)}")
     version = int(h5.attrs.get("schema_version", 0))
     if version > SCHEMA_VERSION:
         raise ValueError(f"'{path}' uses schema version {version}; this spectral-probe reads up to "

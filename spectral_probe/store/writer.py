@@ -14,7 +14,9 @@ from typing import Callable, Iterable, Mapping
 import h5py
 import numpy as np
 
+from .digests import SEAL_ATTR, write_seal
 from .filelock import RunLock, real_path, remove_stale_temporaries
+from .guard import validate
 from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
 from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
                      STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
@@ -35,10 +37,9 @@ class TrajectoryWriter:
     Parameters
     ----------
     path
-        The ``.h5`` file.
+        The ``.h5`` file (a symlink is followed: the writer writes the real file).
     config
-        The run configuration (JSON-serialisable dict), stored as the root
-        attribute ``config``.
+        The run configuration (JSON-serialisable dict), stored as the root attribute ``config``.
     overwrite
         Replace an existing file.  The new file is built under a temporary name
         and moved over the old one only by :meth:`start`, so a failure before
@@ -46,11 +47,10 @@ class TrajectoryWriter:
     resume
         Continue an existing file (or create it): its config must equal
         ``config`` (when given) except for the keys in ``may_change``; rows after
-        ``n_committed`` are dropped, and with ``keep_before`` every row at a step
-        ``>= keep_before``.  A file left by a killed writer is continued too.  The
-        writer works on a copy until :meth:`start` (the copy costs the file's
-        size); a damaged file (:class:`~spectral_probe.store.integrity.DamagedFileError`)
-        is refused.
+        ``n_committed`` are dropped, and with ``keep_before`` every row at a step ``>= keep_before``.
+        A file left by a killed writer is continued too.  The writer works on a copy until
+        :meth:`start` (the copy costs the file's size); a damaged file
+        (:class:`~spectral_probe.store.integrity.DamagedFileError`) is refused.
     may_change
         Dotted config keys (``"train.epochs"``) allowed to differ when resuming; the
         file then records the new config.
@@ -60,22 +60,15 @@ class TrajectoryWriter:
     flush_every
         Appends between flushes (1: flush after every append).
     reserve_bytes
-        Free space kept for metadata; an append that would leave less raises
-        ``OSError`` before writing (see :mod:`spectral_probe.store.space`).
+        Free space kept for metadata and the close; a write that would leave less raises ``OSError``
+        before writing (see :mod:`spectral_probe.store.space`).
     lock
-        A :class:`~spectral_probe.store.filelock.RunLock` of ``path`` already held by
-        the caller (the writer releases it on close); by default the writer takes one.
+        A :class:`~spectral_probe.store.filelock.RunLock` of ``path`` already held by the caller (the
+        writer releases it on close); by default the writer takes one.  Another process writing
+        ``path`` (through any link) raises ``RunLockedError`` naming it.
 
-    Raises
-    ------
-    RunLockedError
-        Another process writes ``path`` (the message names it).
-
-    Examples
-    --------
-    >>> with TrajectoryWriter("run.h5", config={"model": "siren"}) as w:
-    ...     w.declare("scalars", variables={"loss": Var((), "f8")})
-    ...     w.append("scalars", step=0, loss=0.5)
+    Use: ``with TrajectoryWriter("run.h5", config=cfg) as w: w.declare("scalars", variables={"loss": Var((),
+    "f8")}); w.append("scalars", step=0, loss=0.5)``.
     """
 
     def __init__(self, path: str | os.PathLike, config: Mapping | None = None, *,
@@ -140,6 +133,7 @@ class TrajectoryWriter:
 
     def _open_existing(self, may_change: Iterable[str], keep_before) -> None:
         check_file(self.path)
+        validate(self.path, unsealed=True)      # structure and digests, in a child with a time limit
         self._room(self.path.stat().st_size, "open for resuming", "a working copy of the file")
         try:                    # work on a copy until start(): a crash before it leaves the file as it was
             shutil.copyfile(self.path, self._tmp)
@@ -164,6 +158,8 @@ class TrajectoryWriter:
             else:
                 self.config = stored
             self._h5.attrs["schema_version"] = np.int32(max(SCHEMA_VERSION, int(self._h5.attrs.get("schema_version", 0))))
+            if SEAL_ATTR in self._h5.attrs:     # the file changes from here on: close() seals it again
+                del self._h5.attrs[SEAL_ATTR]
             self._nc_open()
             for name in list_groups(self._h5):
                 self._layouts[name] = read_layout(self._h5[name])
@@ -481,11 +477,8 @@ class TrajectoryWriter:
         for name, layout in self._layouts.items():
             if layout.trajectory:
                 n = self._committed[name]
-                last = None
-                if n and self._h5 is not None and self._h5.id.valid:
-                    last = int(self._h5[name][STEP][n - 1])
-                elif n:
-                    last = self._last_step.get(name)
+                live = bool(n) and self._h5 is not None and self._h5.id.valid
+                last = int(self._h5[name][STEP][n - 1]) if live else (self._last_step.get(name) if n else None)
                 out[name] = (n, last)
         return out
 
@@ -515,9 +508,16 @@ class TrajectoryWriter:
             self.flush()
             self._write(lambda: self._h5[STATUS].__setitem__((), np.int8(status)), "close")
             self._write(self._h5.close, "close")
+            self._write(self._seal, "write the closing digests")
         finally:
             self._closed = True
             self._lock.release()
+
+    def _seal(self) -> None:
+        """Reopen the closed file (SWMR is over) and store the digests of every value readers trust."""
+        # HDF5's own file lock would refuse while a reader (watch) has the file open; the run lock is ours
+        with h5py.File(self.path, "r+", libver="latest", locking=False) as h5:
+            write_seal(h5)
 
     def _drop_handle(self) -> None:
         for handle in (self._nc, self._h5):

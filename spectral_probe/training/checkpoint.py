@@ -51,7 +51,8 @@ from .recording import RunRecorder
 
 __all__ = ["GROUP", "DATA", "StateLayout", "capture_state", "restore_state", "optimizer_entries", "optimizer_state",
            "Checkpointer", "Checkpoint",
-           "read_checkpoint", "checkpoint_steps", "checkpoint_bytes", "default_checkpoint_every"]
+           "read_checkpoint", "checkpoint_steps", "checkpoint_bytes", "default_checkpoint_every",
+           "damaged_checkpoints"]
 
 GROUP, DATA = "checkpoints", "state"
 _META_MIN_BYTES = 4096
@@ -419,7 +420,7 @@ def checkpoint_steps(path) -> np.ndarray:
     """Steps of the committed checkpoints of a run file (empty when it has none)."""
     from ..store.reader import open_checked
 
-    with open_checked(path) as h5:
+    with open_checked(path, run=True) as h5:
         if GROUP not in h5:
             return np.zeros(0, dtype=np.int64)
         n = int(h5[GROUP]["n_committed"][()])
@@ -437,7 +438,7 @@ def read_checkpoint(path, step: int | None = None) -> Checkpoint:
     from ..store.integrity import DamagedFileError
     from ..store.reader import open_checked
 
-    with open_checked(path) as h5:
+    with open_checked(path, run=True) as h5:
         if GROUP not in h5 or int(h5[GROUP]["n_committed"][()]) == 0:
             raise ValueError(f"run file '{path}' holds no checkpoint (written before checkpoints existed, or "
                              "stopped before the first); train with --checkpoint-every N")
@@ -459,6 +460,30 @@ def read_checkpoint(path, step: int | None = None) -> Checkpoint:
             raise DamagedFileError(path, f"checkpoint at step {steps[index]} fails its checksum ({exc})") from exc
     arrays, meta = layout.unpack(row)
     return Checkpoint(int(steps[index]), arrays, meta, layout)
+
+
+def damaged_checkpoints(path, up_to: int | None = None) -> list[int]:
+    """Steps of the committed checkpoints (at steps ``<= up_to``) whose bytes fail their checksum.
+
+    Every row is read once (Fletcher32 is checked chunk by chunk), so a resumed run
+    never keeps a damaged checkpoint (see :func:`~spectral_probe.training.resume.plan_resume`).
+    """
+    from ..store.reader import open_checked
+
+    bad = []
+    with open_checked(path, run=True) as h5:
+        if GROUP not in h5:
+            return bad
+        g = h5[GROUP]
+        n = int(g["n_committed"][()])
+        for index, step in enumerate(g["step"][:n].astype(np.int64)):
+            if up_to is not None and step > up_to:
+                break
+            try:
+                g[DATA][index]
+            except (OSError, RuntimeError):
+                bad.append(int(step))
+    return bad
 
 
 def _list_steps(steps: np.ndarray) -> str:

@@ -217,11 +217,11 @@ def load_model(run_path: str | os.PathLike, step: int | str = "last", *, model: 
 
 def run_target(run_path: str | os.PathLike) -> Target:
     """The target a run fitted, rebuilt from the file (``prediction/target`` and its grid)."""
+    config = read_config(run_path, run=True)        # names an ntk/probe --out file given for a run
     try:
         ds = open_run(run_path, "prediction")
     except ValueError:
         raise ValueError(f"run file '{run_path}' has no 'prediction' group with its target") from None
-    config = read_config(run_path)
     info = config.get("target_info", {})
     grid = [int(n) for n in np.atleast_1d(_attr_list(ds.attrs.get("grid_shape", info.get("grid_shape"))))]
     return Target(torch.from_numpy(np.asarray(ds["target"].values, dtype=np.float32)), tuple(grid),

@@ -20,7 +20,9 @@ import torch
 
 from ..store import open_run, read_config
 from ..store.schema import config_differences
-from .checkpoint import GROUP as CHECKPOINTS, Checkpoint, checkpoint_steps, read_checkpoint, restore_state
+from ..store.integrity import DamagedFileError
+from .checkpoint import (GROUP as CHECKPOINTS, Checkpoint, checkpoint_steps, damaged_checkpoints, read_checkpoint,
+                         restore_state)
 from .loop import TrainState
 
 __all__ = ["ResumePoint", "plan_resume", "RESUMABLE_KEYS"]
@@ -91,23 +93,28 @@ def _leading_steps(ds) -> int:
 
 
 def plan_resume(path: str | os.PathLike, config: dict | None = None, *, may_change=RESUMABLE_KEYS,
-                scalars: str = "scalars") -> ResumePoint:
-    """Check ``path`` (integrity, configuration) and choose where to continue it.
+                scalars: str = "scalars", salvage: bool = False) -> ResumePoint:
+    """Check ``path`` (integrity, configuration, every checkpoint kept) and choose where to continue it.
 
     Parameters
     ----------
     config
         The new run's configuration; keys other than ``may_change`` must equal the file's.
+    salvage
+        When a checkpoint the run would keep is damaged: continue from the newest intact
+        checkpoint before the first damaged one (the epochs after it are recomputed, and
+        the damaged checkpoints dropped) instead of refusing; the point's
+        :attr:`~ResumePoint.notes` say so.
 
     Raises
     ------
     ValueError
         The configuration differs (one line naming the keys).
     DamagedFileError
-        The file is truncated or corrupted.
+        The file is truncated or corrupted, or (without ``salvage``) a checkpoint it keeps is damaged.
     """
     path = Path(path)
-    stored = read_config(path)
+    stored = read_config(path, run=True)
     if config:
         diff = config_differences(stored, config, ignore=may_change)
         if diff:
@@ -123,6 +130,20 @@ def plan_resume(path: str | os.PathLike, config: dict | None = None, *, may_chan
     # the probes' step-0 rows from the same random states, so only later checkpoints are resume points
     usable = [int(s) for s in steps if s > 0 and (covered is None or s <= covered)]
     start = max(usable) if usable else 0
+    notes = []
+    damaged = damaged_checkpoints(path, up_to=start)
+    if damaged:
+        first = damaged[0]
+        before = [int(s) for s in steps if s < first]           # all intact: ``first`` is the first damaged one
+        listed = ", ".join(map(str, damaged))
+        if not salvage or not before:
+            where = (f"the newest intact checkpoint before it is at step {max(before)}; salvage=True (Python) "
+                     "continues from there" if before else "no intact checkpoint precedes it")
+            raise DamagedFileError(path, f"checkpoint(s) at step {listed} fail their checksum; {where}")
+        start = max(before)
+        usable = [s for s in usable if s <= start]
+        notes.append(f"checkpoint(s) at step {listed} of '{path}' are damaged: resuming from step {start} "
+                     "instead (the epochs after it are recomputed, the damaged checkpoints dropped)")
     checkpoint = read_checkpoint(path, start) if usable else None
     previous = {}
     for name, ds in groups.items():
@@ -130,7 +151,7 @@ def plan_resume(path: str | os.PathLike, config: dict | None = None, *, may_chan
             continue
         previous[name] = ds.isel(step=np.flatnonzero(ds["step"].values < start))
     wall = float(checkpoint.meta.get("wall_time", 0.0)) if checkpoint is not None else 0.0
-    return ResumePoint(path, start, checkpoint, previous, wall if np.isfinite(wall) else 0.0)
+    return ResumePoint(path, start, checkpoint, previous, wall if np.isfinite(wall) else 0.0, notes)
 
 
 def _get(config: dict, dotted: str):
