@@ -256,3 +256,21 @@ def test_walk_runs_in_process_when_fork_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fork", no_fork)
     with pytest.raises(DamagedFileError, match="'scalars/best_psnr' fails its digest"):
         open_run(path)
+
+
+def test_train_resume_salvage_continues_from_the_newest_intact_checkpoint(tmp_path, small_run):
+    """``train --resume --salvage``: the damaged checkpoint is dropped, the run continues from step 20 and
+    ends on the trajectory of an uninterrupted 80-epoch run (the recomputed epochs are bit for bit the same)."""
+    path = tmp_path / "run.h5"
+    path.write_bytes(small_run.read_bytes())
+    _damage_checkpoint(path, 2)
+    alone = CliRunner().invoke(cli, [*SMALL_RUN, "--epochs", "80", "--out", str(path), "--salvage"])
+    assert alone.exit_code == 2 and alone.output.strip().endswith("add --resume")
+    result = CliRunner().invoke(cli, [*SMALL_RUN, "--epochs", "80", "--out", str(path), "--resume", "--salvage"])
+    assert result.exit_code == 0, result.output
+    assert "resuming from step 20 instead" in result.output
+    whole = tmp_path / "whole.h5"
+    assert CliRunner().invoke(cli, [*SMALL_RUN, "--epochs", "80", "--out", str(whole)]).exit_code == 0
+    salvaged, fresh = (open_run(p)["scalars"].to_dataset() for p in (path, whole))
+    np.testing.assert_array_equal(salvaged.step.values, np.arange(80))
+    np.testing.assert_array_equal(salvaged.loss.values, fresh.loss.values)

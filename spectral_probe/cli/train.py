@@ -76,7 +76,7 @@ def describe_run(spec, target) -> str:
 
 
 def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=(), *, resume=False,
-                 checkpoint_every=None):
+                 checkpoint_every=None, salvage=False):
     """Fit one run (writing ``out`` when given), echoing notes; returns ``(model, FitResult)``."""
     from ..training.runs import train_to_file
 
@@ -85,7 +85,8 @@ def run_training(spec, target, out=None, overwrite=False, probes=(), callbacks=(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             model, result = train_to_file(spec, target, out, overwrite=overwrite, resume=resume, probes=probes,
-                                          callbacks=callbacks, checkpoint_every=checkpoint_every, notes=notes)
+                                          callbacks=callbacks, checkpoint_every=checkpoint_every, notes=notes,
+                                          salvage=salvage)
     finally:
         for note in [*spec.notes, *(str(w.message) for w in caught)]:
             click.echo(f"note: {note}", err=True)
@@ -110,7 +111,7 @@ def resume_command(ctx: click.Context) -> str:
 
     parts = ["spectral-probe", ctx.info_name or "train"]
     for param in ctx.command.params:
-        if not isinstance(param, click.Option) or param.name in ("overwrite", "resume"):
+        if not isinstance(param, click.Option) or param.name in ("overwrite", "resume", "salvage"):
             continue
         value = ctx.params.get(param.name)
         if value is None or value == param.default or (param.multiple and not value):
@@ -154,6 +155,9 @@ def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int
 @overwrite_option()
 @click.option("--resume", is_flag=True,
               help="Continue the --out run (killed, interrupted or finished) up to --epochs from its last checkpoint.")
+@click.option("--salvage", is_flag=True,
+              help="With --resume: when a checkpoint the run keeps is damaged, continue from the newest intact "
+                   "one before it (the epochs after it are recomputed) instead of refusing.")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=None,
               help="Epochs between checkpoints in --out (default: about 20 per run, at least every 50 epochs); "
                    "also at the end and on an interrupt.")
@@ -169,7 +173,7 @@ def make_probes(probe_every: int | None, ntk_every: int | None, watch_every: int
 @click.option("--tensorboard", "tensorboard_dir", type=click.Path(), default=None, metavar="DIR",
               help="Also write TensorBoard events into the run folder DIR (needs the tensorboard extra).")
 @click.pass_context
-def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every, progress, watch, watch_every,
+def train(ctx, out, overwrite, resume, salvage, checkpoint_every, probe_every, ntk_every, progress, watch, watch_every,
           early_stop, tensorboard_dir, **options):
     """Train one model on one target and print its PSNR trajectory.
 
@@ -185,6 +189,9 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
         raise ValueError("--resume continues --out and --overwrite replaces it; choose one")
     if resume and out is None:
         raise ValueError("--resume needs --out (the run file to continue)")
+    if salvage and not resume:
+        raise ValueError("--salvage applies to --resume (continue --out from its newest intact checkpoint); "
+                         "add --resume")
     if out is not None:
         if os.path.exists(out) and not (overwrite or resume) and not os.path.isdir(out):
             raise FileExistsError(f"run file '{out}' exists; pass --overwrite to replace it or --resume to continue it")
@@ -218,7 +225,7 @@ def train(ctx, out, overwrite, resume, checkpoint_every, probe_every, ntk_every,
     try:
         with torch_threads(threads):
             _model, result = run_training(spec, target, out, overwrite, probes, callbacks, resume=resume,
-                                          checkpoint_every=every)
+                                          checkpoint_every=every, salvage=salvage)
     except RunInterrupted as exc:
         click.echo(str(exc), err=True)
         click.echo(f"continue with: {resume_command(ctx)}", err=True)

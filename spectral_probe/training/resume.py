@@ -137,8 +137,8 @@ def plan_resume(path: str | os.PathLike, config: dict | None = None, *, may_chan
         before = [int(s) for s in steps if s < first]           # all intact: ``first`` is the first damaged one
         listed = ", ".join(map(str, damaged))
         if not salvage or not before:
-            where = (f"the newest intact checkpoint before it is at step {max(before)}; salvage=True (Python) "
-                     "continues from there" if before else "no intact checkpoint precedes it")
+            where = (f"the newest intact checkpoint before it is at step {max(before)}; `train --resume --salvage` "
+                     "(salvage=True in Python) continues from there" if before else "no intact checkpoint precedes it")
             raise DamagedFileError(path, f"checkpoint(s) at step {listed} fail their checksum; {where}")
         start = max(before)
         usable = [s for s in usable if s <= start]

@@ -64,6 +64,7 @@ def train_to_file(
     *,
     overwrite: bool = False,
     resume: bool = False,
+    salvage: bool = False,
     probes: Sequence[Callback] = (),
     callbacks: Sequence[Callback] = (),
     record_every: int = 50,
@@ -89,6 +90,9 @@ def train_to_file(
         ``spec.train.epochs``; the configuration must match the file's except
         for :data:`~spectral_probe.training.resume.RESUMABLE_KEYS`.  Without a file at
         ``out`` the run starts afresh.
+    salvage
+        With ``resume``: when a checkpoint the run keeps is damaged, continue from the newest intact
+        one before it (and say so in ``notes``) instead of raising ``DamagedFileError``.
     checkpoint_every
         Epochs between checkpoints (None: only at the end, on an early stop or an interrupt).
     handle_signals
@@ -121,7 +125,7 @@ def train_to_file(
     try:
         if lock.stale_note():
             notes.append(lock.stale_note())
-        point = plan_resume(path, config) if resume and path.exists() else None
+        point = plan_resume(path, config, salvage=salvage) if resume and path.exists() else None
     except BaseException:
         lock.release()
         raise
