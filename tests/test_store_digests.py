@@ -274,3 +274,16 @@ def test_train_resume_salvage_continues_from_the_newest_intact_checkpoint(tmp_pa
     salvaged, fresh = (open_run(p)["scalars"].to_dataset() for p in (path, whole))
     np.testing.assert_array_equal(salvaged.step.values, np.arange(80))
     np.testing.assert_array_equal(salvaged.loss.values, fresh.loss.values)
+
+
+def test_a_sweep_does_not_count_a_damaged_run_as_finished(tmp_path, small_run):
+    """sweep's ``is_complete`` opens run files through the store's checks: a flipped bit in a finished run's
+    best PSNR makes it unfinished (the sweep reruns it; its resume names the damage) instead of trusted."""
+    from spectral_probe.sweep.unit import is_complete
+
+    path = tmp_path / "run.h5"
+    path.write_bytes(small_run.read_bytes())
+    assert is_complete(path)
+    _flip_value(path, "scalars/best_psnr", 7, 6)
+    guard.forget()
+    assert not is_complete(path) and not is_complete(tmp_path / "missing.h5")

@@ -90,13 +90,19 @@ class _SweepTag(RunRecorder):
 
 
 def is_complete(path: str | os.PathLike) -> bool:
-    """True when ``path`` is a closed run file with its summary written (a finished run)."""
-    import h5py
+    """True when ``path`` is a closed run file with its summary written (a finished run).
 
+    The file is opened through the store's checks (:func:`~spectral_probe.store.reader.open_checked`:
+    truncation, the structure walk in a child with a time limit, digests), so a damaged file is not
+    complete (the sweep then reruns it and the resume refusal names the damage) and never hangs."""
+    from ..store.filelock import writer_alive
+    from ..store.reader import open_checked
     from ..store.schema import STATUS, STATUS_CLOSED
 
+    if not os.path.exists(path) or writer_alive(path):
+        return False
     try:
-        with h5py.File(path, "r") as h5:
+        with open_checked(path, run=True) as h5:
             return (int(h5[STATUS][()]) == STATUS_CLOSED and "scalars" in h5
                     and "best_psnr" in h5["scalars"])
     except (OSError, KeyError, ValueError):
