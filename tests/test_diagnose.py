@@ -96,15 +96,15 @@ def test_bad_window():
 
 
 def test_cli_diagnose_reports_psi_scales_and_verdict():
-    res = CliRunner().invoke(main, ["diagnose", "synthetic:high", "--width", "32", "--depth", "3",
+    res = CliRunner().invoke(main, ["diagnose", "--target", "synthetic:high", "--width", "32", "--depth", "3",
                                     "--window", "512", "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert "psi = 0.9021" in res.output and "WINNER scales (Eqn 11): s0 = 95.4" in res.output
     assert "verdict: likely to bottleneck" in res.output
 
 
-@pytest.mark.parametrize("args,message", [(["nowhere.wav"], "not found"),
-                                          (["synthetic:low", "--window", "4"], "window must be")])
+@pytest.mark.parametrize("args,message", [(["--target", "nowhere.wav"], "not found"),
+                                          (["--target", "synthetic:low", "--window", "4"], "window must be")])
 def test_cli_diagnose_bad_input_is_one_line_exit_2(args, message):
     res = CliRunner().invoke(main, ["diagnose", *args])
     assert res.exit_code == 2 and message in res.output

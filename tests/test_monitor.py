@@ -196,7 +196,7 @@ def test_export_of_a_crashed_run(tmp_path):
     scalars = open_run(path, "scalars")
     committed = scalars.sizes["step"]
     assert 0 < committed < 100
-    res = cli("export", path, "--tensorboard", tmp_path / "tb")
+    res = cli("export", "--run", path, "--tensorboard", tmp_path / "tb")
     assert res.exit_code == 0, res.output
     assert "(crashed run)" in res.output and f"{committed} epochs" in res.output
     ea = events(tmp_path / "tb")
@@ -214,7 +214,7 @@ def test_train_cli_writes_events_and_watch_plot(tmp_path):
     assert f"wrote TensorBoard events to {tb} (view: tensorboard --logdir {tb.parent})" in res.output
     ea = events(tb)
     assert len(ea.Scalars("train/psnr")) == 30 and [e.step for e in ea.Histograms("activations/output")] == [0, 10, 20]
-    res = cli("watch", out, "--once", "--plot", png)
+    res = cli("watch", "--run", out, "--once", "--plot", png)
     assert res.exit_code == 0 and png.stat().st_size > 10_000, res.output
     # no watch, no NTK: three panels, the title says so and gives the gain over the floor
     fig = run_figure(open_run(out))
@@ -321,11 +321,11 @@ def test_logdir_that_is_a_file_or_holds_events(tmp_path, recorded):
     res = cli("train", "--epochs", 2, "--no-progress", "--tensorboard", file)
     assert res.exit_code == 2 and res.output.count("error:") == 1 and "is a file, not a folder" in res.output
     run = recorded["root"] / "run.h5"
-    res = cli("export", run, "--tensorboard", recorded["root"] / "live")
+    res = cli("export", "--run", run, "--tensorboard", recorded["root"] / "live")
     assert res.exit_code == 2 and "already holds TensorBoard event files" in res.output
     again = tmp_path / "again"
-    assert cli("export", run, "--tensorboard", again, "--no-images").exit_code == 0
-    res = cli("export", run, "--tensorboard", again, "--overwrite", "--no-images")
+    assert cli("export", "--run", run, "--tensorboard", again, "--no-images").exit_code == 0
+    res = cli("export", "--run", run, "--tensorboard", again, "--overwrite", "--no-images")
     assert res.exit_code == 0 and len(list(again.glob("events.out.tfevents.*"))) == 1
 
 
@@ -343,7 +343,7 @@ def _unwritable_folder(tmp_path) -> Path:
 
 def test_logdir_not_writable(tmp_path, recorded):
     locked = _unwritable_folder(tmp_path)
-    for args in (["export", recorded["root"] / "run.h5"], ["train", "--epochs", 2, "--no-progress"]):
+    for args in (["export", "--run", recorded["root"] / "run.h5"], ["train", "--epochs", 2, "--no-progress"]):
         res = cli(*args, "--tensorboard", locked / "tb")
         lines = [line for line in res.output.splitlines() if line.startswith("error:")]
         assert res.exit_code == 2 and len(lines) == 1 and "is not writable" in lines[0], res.output
@@ -359,7 +359,7 @@ def test_export_refuses_foreign_and_damaged_files(tmp_path, recorded):
     (tmp_path / "cut.h5").write_bytes(whole[: len(whole) // 2])      # a truncated run file (used to hang)
     for name, message in (("foreign.h5", "is not a spectral-probe run file"), ("garbage.h5", "is damaged"),
                           ("cut.h5", "is damaged"), ("missing.h5", "no run file")):
-        res = cli("export", tmp_path / name, "--tensorboard", tmp_path / "tb")
+        res = cli("export", "--run", tmp_path / name, "--tensorboard", tmp_path / "tb")
         lines = [line for line in res.output.splitlines() if line.startswith("error:")]
         assert res.exit_code == 2 and len(lines) == 1 and message in lines[0], res.output
     assert not (tmp_path / "tb").exists()
@@ -367,7 +367,7 @@ def test_export_refuses_foreign_and_damaged_files(tmp_path, recorded):
 
 def test_missing_extra_is_one_line(tmp_path, monkeypatch, recorded):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)        # import fails as if not installed
-    for args in (["export", recorded["root"] / "run.h5"], ["train", "--epochs", 2, "--no-progress"]):
+    for args in (["export", "--run", recorded["root"] / "run.h5"], ["train", "--epochs", 2, "--no-progress"]):
         res = cli(*args, "--tensorboard", tmp_path / "tb")
         lines = [line for line in res.output.splitlines() if line.startswith("error:")]
         assert res.exit_code == 2 and len(lines) == 1 and 'pip install -e ".[tensorboard]"' in lines[0], res.output
@@ -477,3 +477,21 @@ def test_resumed_run_continues_its_curves(tmp_path):
     assert [e.step for e in psnr] == list(range(60))
     run = open_run(tmp_path / "run.h5")["scalars"].to_dataset()
     np.testing.assert_array_equal([e.value for e in psnr], run.psnr.values.astype(np.float32))
+
+
+def test_a_resumed_logger_writes_a_file_tensorboard_reads_last(tmp_path):
+    """TensorBoard reads event files in name order (``...tfevents.<seconds>.<host>.<pid>.<counter>``): an
+    appending event sink (the logger's, export's) started in the same second as an existing file (counter 9 -> 10 sorts first) waits
+    for the next second, so the resumed curve is read after the epochs it continues."""
+    import socket
+    import time
+
+    from spectral_probe.monitor.tensorboard import EventSink, event_files
+
+    now = int(time.time())
+    old = tmp_path / f"events.out.tfevents.{now}.{socket.gethostname()}.{os.getpid()}.9"
+    old.write_bytes(b"")
+    sink = EventSink(tmp_path, append=True, images=False)
+    sink.close()
+    files = event_files(tmp_path)
+    assert len(files) == 2 and files[0] == old and int(files[1].name.split(".")[3]) > now

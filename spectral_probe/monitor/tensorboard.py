@@ -46,6 +46,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import weakref
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -85,6 +86,25 @@ def event_files(logdir: str | os.PathLike) -> list[Path]:
     """TensorBoard event files directly in ``logdir`` (not in sub-folders)."""
     path = Path(logdir)
     return sorted(path.glob("events.out.tfevents.*")) if path.is_dir() else []
+
+
+def _wait_to_sort_last(logdir: Path) -> None:
+    """Wait (at most a second) until a new event file sorts after those in ``logdir``.
+
+    TensorBoard reads a folder's event files in name order, and a name is ``events.out.tfevents.<whole
+    seconds>.<host>.<pid>.<counter>``: a resumed run started within the same second as the file it
+    continues (same process, counter 10 vs 9) would sort first, and TensorBoard would read its curve
+    before the earlier epochs and drop them as orphaned."""
+    seconds = []
+    for path in event_files(logdir):
+        try:
+            seconds.append(int(path.name.split(".")[3]))
+        except (IndexError, ValueError):
+            continue
+    if seconds:
+        wait = max(seconds) + 1 - time.time()
+        if 0 < wait <= 1:
+            time.sleep(wait)
 
 
 def check_logdir(logdir: str | os.PathLike, what: str = "--tensorboard", *, overwrite: bool = False,
@@ -144,6 +164,7 @@ class EventSink:
         self.logdir = check_logdir(logdir, overwrite=overwrite, append=append)
         for old in event_files(self.logdir) if overwrite else ():
             old.unlink()
+        _wait_to_sort_last(self.logdir)
         self._writer = writer_cls(log_dir=str(self.logdir), flush_secs=flush_secs)
         self._finalizer = weakref.finalize(self, self._writer.close)     # flushed at exit (Ctrl-C, errors)
         self.images = bool(images)
