@@ -152,3 +152,21 @@ def test_parts_are_computed_cut_continued_and_drawn(parts_recipe, tmp_path, monk
     gitignore = (out / ".gitignore").read_text()
     assert "!/fig5.parts/run1.h5" in gitignore and "run1.run.h5" not in gitignore
     assert run(out).advanced == []
+
+
+def test_a_drawing_that_did_not_fit_is_work_left(parts_recipe, tmp_path, monkeypatch):
+    """All parts done but no time to draw: the run ends by its budget and lists ``fig5/draw`` as left (not
+    "done, 0 left"); the next run draws it."""
+    from spectral_probe.paperscale import planner
+
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(planner.TimeModel, "overhead",
+                      lambda self, kind: 1e6 if kind.endswith("-draw") else 0.0)     # a drawing never fits
+        first = run(out)
+    assert first.advanced == ["fig5/run0", "fig5/run1", "fig5/run2"]
+    assert first.ended_by == "budget" and first.left == ["fig5/draw"] and first.left_estimate_s == 1e6
+    assert not (out / "fig5.png").exists()
+    second = run(out)
+    assert second.advanced == [] and second.ended_by == "done" and not second.left
+    assert (out / "fig5.png").exists()

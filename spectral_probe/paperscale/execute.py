@@ -142,16 +142,24 @@ def _learn(unit, model: TimeModel, process: ProcessState, timer, wall: float) ->
     model.observe_overhead(unit.kind, wall - training)
 
 
-def draw_ready(manifest, jobs, model, env, report, run, out, preset, target, dpi, end, log) -> None:
-    """Draw every figure whose parts are all done and that is not drawn yet (time allowing)."""
-    from . import figparts
-
+def undrawn(manifest, jobs) -> list:
+    """Figure jobs whose parts are all done but which are not drawn yet (their drawing is work left)."""
+    out = []
     for job in jobs:
         rec = manifest.jobs.get(job.name, {})
         if job.kind != "figure" or rec.get("drawn") or rec.get("state") == "done":
             continue
-        if not all(rec["parts"].get(p, {}).get("state") == "done" for p in job.part_names):
-            continue
+        if all(rec.get("parts", {}).get(p, {}).get("state") == "done" for p in job.part_names):
+            out.append(job)
+    return out
+
+
+def draw_ready(manifest, jobs, model, env, report, run, out, preset, target, dpi, end, log) -> None:
+    """Draw every figure whose parts are all done and that is not drawn yet (time allowing)."""
+    from . import figparts
+
+    for job in undrawn(manifest, jobs):
+        rec = manifest.jobs[job.name]
         need = model.overhead(f"fig{job.number}-draw")
         if time.time() + need * MARGIN > end:
             log(f"{job.name}: every part is done; drawing it needs ~{need:.0f} s, left for the next run")

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 from .jobs import JobSpec, canonical, catalogue, known_jobs, parse_budget, select
 from .manifest import Manifest, environment, now, writer_lock
-from .execute import Interrupted, _secs, draw_ready, run_unit
+from .execute import Interrupted, _secs, draw_ready, run_unit, undrawn
 from .planner import MIN_PROGRESS_S, ProcessState, TimeModel, Unit, next_unit
 
 __all__ = ["RunReport", "reproduce_paper", "paper_status", "Interrupted", "data_folder"]
@@ -272,8 +272,10 @@ def reproduce_paper(out: str | os.PathLike = "figures/paper", *, preset: str = "
                          target, str(dev), dpi, log)
             finally:
                 left = _units(manifest, selected, out, k, preset, target)
-                report.left = [u.name for u in left]
-                report.left_estimate_s = sum(model.estimate(u) for u in left)
+                drawings = undrawn(manifest, selected)          # parts all done, the figure not drawn yet
+                report.left = [u.name for u in left] + [f"{job.name}/draw" for job in drawings]
+                report.left_estimate_s = (sum(model.estimate(u) for u in left)
+                                          + sum(model.overhead(f"fig{job.number}-draw") for job in drawings))
                 if report.left and report.ended_by == "done":
                     report.ended_by = "budget"            # what is left did not fit in the time left
                 report.used_s = time.time() - started
