@@ -158,6 +158,8 @@ def test_ctrl_c_while_waiting_for_the_walk(tmp_path, monkeypatch):
     monkeypatch.setattr(guard, "inspect_file", lambda *args: time.sleep(30))
     guard.forget(path)
     previous = signal.signal(signal.SIGALRM, lambda *a: os.kill(os.getpid(), signal.SIGINT))
+    # Python's own Ctrl-C handler, also where this process started with SIGINT ignored (a background job)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         t0 = time.monotonic()
@@ -167,6 +169,7 @@ def test_ctrl_c_while_waiting_for_the_walk(tmp_path, monkeypatch):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     monkeypatch.undo()
     guard.forget(path)
     guard.validate(path)                          # the real walk again
