@@ -67,14 +67,17 @@ def _handlers() -> dict:
 
 
 #: variables set by pytest while a test runs, and by torch for the rest of the process on its first
-#: compile (inductor's cache folder): not spectral-probe's doing, left as they are
-_NOT_OURS = ("PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR")
+#: compile (inductor's cache folder, ``_TORCHINDUCTOR_PYOBJECT_TENSOR_DATA_PTR``, ...): not spectral-probe's
+#: doing, left as they are
+_NOT_OURS = ("PYTEST_CURRENT_TEST",)
+_NOT_OURS_PREFIXES = ("TORCHINDUCTOR_", "_TORCHINDUCTOR_")
 
 
 def _environment_changes(before: dict) -> list[str]:
     """Names of the environment variables set, changed or removed since ``before``; puts them back."""
     changed = sorted(k for k in set(before) | set(os.environ)
-                     if before.get(k) != os.environ.get(k) and k not in _NOT_OURS)
+                     if before.get(k) != os.environ.get(k) and k not in _NOT_OURS
+                     and not k.startswith(_NOT_OURS_PREFIXES))
     for key in changed:
         if key in before:
             os.environ[key] = before[key]
