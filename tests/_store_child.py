@@ -10,6 +10,10 @@ Usage: ``python tests/_store_child.py MODE PATH [N] [DELAY]``.  Modes:
   epoch; prints ``e`` once epoch ``e``'s scalars are committed.
 * ``full``: like ``steps`` under a file-size limit (RLIMIT_FSIZE) that makes
   writes fail as on a full disk; prints ``ERROR <message>`` and exits 0.
+* ``seal``: writes N steps, then closes and stops inside the close, holding the lock,
+  where DELAY picks the window: ``0`` after SWMR ended, before the digests (the file is
+  closed, unsealed); ``1`` with the file reopened without SWMR to seal it.  Prints
+  ``window`` there and goes on once a line arrives on stdin.
 * ``hold``: starts overwriting PATH (declaring, not started: it holds the lock) and prints
   ``holding``, then waits until stdin closes.
 """
@@ -106,6 +110,34 @@ def run_full(path: str, limit: int) -> None:
         print("closed", flush=True)
 
 
+def run_seal(path: str, n: int, window: int) -> None:
+    import h5py
+
+    from spectral_probe.store import TrajectoryWriter
+    from spectral_probe.store.digests import write_seal
+
+    def staged_seal() -> None:
+        if window == 0:
+            print("window", flush=True)
+            sys.stdin.readline()
+        with h5py.File(path, "r+", libver="latest", locking=False) as h5:
+            if window == 1:
+                h5.flush()
+                print("window", flush=True)
+                sys.stdin.readline()
+            write_seal(h5)
+
+    writer = TrajectoryWriter(path, config={"mode": "seal"})
+    _declare(writer)
+    writer.start()
+    for i in range(n):
+        row = expected_row(i)
+        writer.append("scalars", i, loss=row["loss"])
+        writer.append("activations", i, psd=row["psd"])
+    writer._seal = staged_seal
+    writer.close()
+
+
 def run_hold(path: str) -> None:
     from spectral_probe.store import TrajectoryWriter
 
@@ -122,4 +154,4 @@ if __name__ == "__main__":
     pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     {"steps": lambda: run_steps(path, count, pause), "sync": lambda: run_steps(path, count, 0.0, sync=True),
      "fit": lambda: run_fit(path, count), "full": lambda: run_full(path, count),
-     "hold": lambda: run_hold(path)}[mode]()
+     "seal": lambda: run_seal(path, count, int(pause)), "hold": lambda: run_hold(path)}[mode]()

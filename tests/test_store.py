@@ -120,6 +120,34 @@ def test_round_trip_every_group_through_h5py_and_xarray(tmp_path):
     assert read_config(path)["epochs"] == 12
 
 
+def test_chunks_rewritten_in_place_never_cross_a_page(tmp_path):
+    """A SIGKILL stops a write only between pages: a chunk holding committed rows must lie in one page.
+
+    With 64 KiB chunks a kill once tore ``bottleneck/ntk_band_share`` (CI, 2026-12-05).  Every
+    chunk that holds more than one row (rewritten at each commit) must fit one aligned page.
+    """
+    from spectral_probe.store.schema import PAGE_BYTES
+
+    path = tmp_path / "run.h5"
+    _fit_run(path, epochs=40)
+    shared, single = [], 0
+    with h5py.File(path, "r") as f:
+        def look(name, obj):
+            nonlocal single
+            if not isinstance(obj, h5py.Dataset) or obj.chunks is None or obj.maxshape[0] is not None:
+                return
+            if obj.chunks[0] == 1:
+                single += 1                 # one row per chunk: written once, never rewritten
+                return
+            for k in range(obj.id.get_num_chunks()):
+                info = obj.id.get_chunk_info(k)
+                shared.append((name, info.byte_offset // PAGE_BYTES, (info.byte_offset + info.size - 1) // PAGE_BYTES))
+        f.visititems(look)
+    assert len(shared) >= 10 and single >= 1
+    crossing = [name for name, first, last in shared if first != last]
+    assert crossing == [], crossing
+
+
 def test_existing_file_is_refused_replaced_or_resumed(tmp_path):
     path = tmp_path / "run.h5"
     with TrajectoryWriter(path, config={"a": 1}) as w:
@@ -272,6 +300,39 @@ def test_live_reader_sees_growing_steps(tmp_path):
             proc.stdin.flush()
         proc.stdin.close()
         assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("window", [0, 1], ids=["closed-unsealed", "reopened-to-seal"])
+def test_reader_during_the_writers_close_waits_for_the_seal(tmp_path, window):
+    """While the writer closes (SWMR over, digests not yet written), a reader is not told 'damaged'.
+
+    CI once failed `export --follow` on a finished run: its SWMR open met the file reopened
+    without SWMR for the digests.  The reader looks again while the writer lives.
+    """
+    import threading
+
+    from spectral_probe.store.filelock import writer_alive
+
+    path = tmp_path / "run.h5"
+    proc = _spawn("seal", path, 5, window)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "window", proc.stderr.read()
+        assert writer_alive(path)
+        release = threading.Timer(0.5, lambda: (proc.stdin.write("go\n"), proc.stdin.flush()))
+        release.start()
+        try:
+            ds = open_run(path, "activations")
+        finally:
+            release.join()
+        assert ds.sizes["step"] == 5
+        np.testing.assert_array_equal(ds.psd.values[4], expected_row(4)["psd"])
+        assert proc.wait(timeout=60) == 0
+        assert not writer_alive(path)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +35,8 @@ def open_checked(path: str | os.PathLike, *, run: bool = False, unsealed: bool =
     so that no read in this process can hang.  ``run=True`` also refuses a file that is
     not a training run (an ``ntk --out`` or ``probe --out`` file), naming what it is;
     ``unsealed=True`` accepts a closed file whose digests are missing (for ``recover``).
+    A file whose writer still holds the lock and that fails a check is looked at again for
+    up to :data:`LIVE_SETTLE_S` seconds (the writer may be closing and sealing it).
 
     Raises
     ------
@@ -46,21 +48,51 @@ def open_checked(path: str | os.PathLike, *, run: bool = False, unsealed: bool =
         The file is not a spectral-probe run file, or a newer schema.
     """
     path = Path(path)
-    alive = writer_alive(path)
-    check_file(path)
-    validate(path, alive, unsealed=unsealed)
-    with open_h5(path, writer_alive=alive) as h5:
+    settle_until = None
+    while True:
+        alive = writer_alive(path)
+        stack = ExitStack()
         try:
-            check_schema(h5, path)
-            check_committed(h5, path)
-            if run:
-                check_run_kind(h5, path)
+            check_file(path)
+            validate(path, alive, unsealed=unsealed)
+            h5 = stack.enter_context(open_h5(path, writer_alive=alive))
+            _check_open(h5, path, run)
+            break
         except DamagedFileError:
+            stack.close()
+            # A live writer's file passes through states a reader must not call damaged: between
+            # the end of SWMR and the closing digests (TrajectoryWriter.close reopens the file
+            # without SWMR to seal it) HDF5 refuses a SWMR open and the digests are missing.
+            # While the writer lives, look again for a bounded time; a dead writer's file is as is.
+            if not alive:
+                raise
+            now = time.monotonic()
+            settle_until = now + LIVE_SETTLE_S if settle_until is None else settle_until
+            if now >= settle_until:
+                raise
+            time.sleep(0.05)
+        except BaseException:
+            stack.close()
             raise
-        except (OSError, RuntimeError, KeyError) as exc:     # h5py reports unreadable objects as KeyError
-            text = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
-            raise DamagedFileError(path, f"its structure cannot be read ({text})") from exc
+    with stack:
         yield h5
+
+
+#: how long a reader looks again at a live writer's file that fails its checks before calling it damaged
+LIVE_SETTLE_S = 5.0
+
+
+def _check_open(h5: h5py.File, path: Path, run: bool) -> None:
+    try:
+        check_schema(h5, path)
+        check_committed(h5, path)
+        if run:
+            check_run_kind(h5, path)
+    except DamagedFileError:
+        raise
+    except (OSError, RuntimeError, KeyError) as exc:     # h5py reports unreadable objects as KeyError
+        text = str(exc.args[0] if exc.args else exc).splitlines()[0][:200]
+        raise DamagedFileError(path, f"its structure cannot be read ({text})") from exc
 
 
 #: h5netcdf's marker of a dimension scale that is a bare dimension, not a variable

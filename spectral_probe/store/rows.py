@@ -7,7 +7,7 @@ from typing import Mapping
 import h5py
 import numpy as np
 
-from .schema import Layout, Var, from_stored
+from .schema import PAGE_BYTES, Layout, Var, from_stored
 
 __all__ = ["check_same_layout", "check_rows", "bytes_needed"]
 
@@ -60,10 +60,16 @@ def check_rows(group: str, layout: Layout, steps: np.ndarray, values: Mapping, l
 
 
 def bytes_needed(datasets: Mapping[str, h5py.Dataset], k: int) -> int:
-    """Upper bound of the bytes ``k`` new rows allocate: whole chunks of every trajectory variable."""
+    """Upper bound of the bytes ``k`` new rows allocate: whole chunks of every trajectory variable.
+
+    Each chunk the rows touch counts in whole file-space pages (paged aggregation allocates a
+    chunk larger than a page on page boundaries, and a small one may open a new page), with
+    its 4-byte checksum.
+    """
     total = 0
     for ds in datasets.values():
         row = int(np.prod(ds.shape[1:], dtype=np.int64)) * ds.dtype.itemsize
         chunk = int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize
-        total += max(chunk, row * k) + chunk
+        touched = -(-row * k // max(chunk, 1)) + 1
+        total += touched * (-(-(chunk + 4) // PAGE_BYTES) * PAGE_BYTES)
     return total

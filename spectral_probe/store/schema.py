@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 __all__ = ["SCHEMA_NAME", "SCHEMA_VERSION", "STEP", "COMMITTED", "STATUS", "STATUS_WRITING", "STATUS_CLOSED",
-           "STATUS_FAILED", "STATUS_INTERRUPTED", "STATUS_NAMES", "CHUNK_BYTES", "STEP_CHUNK_ROWS", "Var",
+           "STATUS_FAILED", "STATUS_INTERRUPTED", "STATUS_NAMES", "CHUNK_BYTES", "PAGE_BYTES", "STEP_CHUNK_ROWS", "Var",
            "as_var", "Layout", "read_layout", "create_coordinate", "create_variable", "to_stored", "from_stored",
            "is_text", "attr_value", "root_attributes", "package_version", "check_schema", "check_name",
            "list_groups", "config_differences", "io_error", "scale_name", "INTERNAL_ATTRS", "file_kind",
@@ -42,10 +42,16 @@ STATUS = "run_status"
 STATUS_WRITING, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED = 0, 1, 2, 3
 STATUS_NAMES = {STATUS_WRITING: "writing", STATUS_CLOSED: "closed", STATUS_FAILED: "failed",
                 STATUS_INTERRUPTED: "interrupted"}
-#: target bytes per chunk of a trajectory variable (rows are grouped up to this size)
-CHUNK_BYTES = 2 ** 16
-#: rows per chunk of the ``step`` coordinate (and the most rows of any chunk)
-STEP_CHUNK_ROWS = 1024
+#: the file-space page: run files are created with paged aggregation (``fs_strategy="page"``), under
+#: which HDF5 never lets an object smaller than a page cross a page boundary
+PAGE_BYTES = 4096
+#: most bytes of a chunk that holds more than one row: with its 4-byte Fletcher32 checksum it fits
+#: one page.  A chunk holding committed rows is rewritten in place at each commit, and a SIGKILL
+#: stops the kernel's write only between pages, so such a chunk is never torn: it holds either
+#: its old or its new bytes (with 64 KiB chunks a kill could tear committed rows; CI, 2026-12-05)
+CHUNK_BYTES = PAGE_BYTES - 4
+#: rows per chunk of the ``step`` coordinate (and the most rows of any chunk; 8-byte steps fill half a page)
+STEP_CHUNK_ROWS = 256
 
 
 @dataclass(frozen=True)

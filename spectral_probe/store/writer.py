@@ -19,7 +19,7 @@ from .filelock import RunLock, real_path, remove_stale_temporaries
 from .guard import validate
 from .integrity import DamagedFileError, check_committed, check_file, clear_write_flags
 from .schema import (COMMITTED, SCHEMA_VERSION, STATUS, STATUS_CLOSED, STATUS_FAILED, STATUS_INTERRUPTED,
-                     STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
+                     PAGE_BYTES, STATUS_WRITING, STEP, STEP_CHUNK_ROWS, Layout, Var, as_var, attr_value, check_name,
                      check_schema, config_differences, create_coordinate, create_variable, io_error,
                      is_text, list_groups, read_layout, root_attributes, to_stored)
 from .rows import bytes_needed, check_rows, check_same_layout
@@ -118,7 +118,7 @@ class TrajectoryWriter:
         """Build the file under a temporary name; :meth:`start` moves it to ``path``."""
         self._room(0, "create", "its first metadata")
         try:
-            self._h5 = h5py.File(self._tmp, "w", libver="latest")
+            self._h5 = h5py.File(self._tmp, "w", libver="latest", fs_strategy="page", fs_page_size=PAGE_BYTES)
         except OSError as exc:
             raise io_error(exc, "create", self.path) from exc
         try:
