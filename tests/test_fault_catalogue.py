@@ -76,12 +76,17 @@ def _chunk_of_checkpoint(path: Path, index: int) -> int:
     raise AssertionError(f"no chunk for checkpoint row {index}")
 
 
-def _summary(results: list[dict]) -> dict:
+def _summary(results: list[dict], sets: dict[str, range] | None = None) -> dict:
+    """Outcome counts and slowest read per reader; with ``sets`` (name -> case ids), also per set (README's rows)."""
     by = collections.defaultdict(collections.Counter)
     for r in results:
         by[r["reader"]][r["outcome"]] += 1
     slowest = {name: max(r["seconds"] for r in results if r["reader"] == name) for name in by}
-    return {"outcomes": {k: dict(v) for k, v in by.items()}, "slowest_s": slowest}
+    out = {"outcomes": {k: dict(v) for k, v in by.items()}, "slowest_s": slowest}
+    for name, ids in (sets or {}).items():
+        part = [r for r in results if r["case"] in ids]
+        out[name] = {**_summary(part), "cases": len({r["case"] for r in part})}
+    return out
 
 
 def test_small_catalogue(tmp_path):
@@ -148,7 +153,8 @@ def test_full_catalogue(tmp_path):
     randoms = np.linspace(1000, size - 4096, 30).astype(int)
     cases += [{"id": 300 + i, "kind": "random", "offset": int(o), "bit": 0} for i, o in enumerate(randoms)]
     results = _catalogue(tmp_path, good, FIXTURE, cases, timeout=7200)
-    summary = _summary(results)
+    summary = _summary(results, {"zeroed blocks": range(50), "flipped bits": range(50, 250),
+                                 "named cases": range(250, 262), "random blocks": range(300, 330)})
     print(json.dumps({"file_bytes": size, **summary}, indent=1))
     bad = [r for r in results if r["outcome"] in FAILURES]
     assert bad == [], bad[:5]

@@ -41,6 +41,39 @@ def _flip_value(path: Path, name: str, byte: int, bit: int) -> None:
     path.write_bytes(bytes(raw))
 
 
+def _zero_chunk(path: Path, name: str, index: int) -> None:
+    """Zero one chunk together with its Fletcher32 checksum, as one lost page would."""
+    with h5py.File(path, "r") as h5:
+        info = h5[name].id.get_chunk_info(index)
+    with open(path, "r+b") as f:
+        f.seek(info.byte_offset)
+        f.write(bytes(info.size))
+
+
+def test_a_chunk_zeroed_with_its_checksum_is_refused(tmp_path):
+    """Fletcher32 of zeros is zero: a small chunk zeroed whole (the catalogue's zeroed 4 kB blocks, with chunks of
+    at most one page) passed HDF5's check and read as zeros; the seal's digest covers the values."""
+    path = _write(tmp_path / "run.h5")
+    with h5py.File(path, "r") as h5:
+        assert h5["scalars/loss"].fletcher32 and h5["scalars/loss"].id.get_chunk_info(0).size <= 4096
+    _zero_chunk(path, "scalars/loss", 0)
+    with h5py.File(path, "r") as h5:                        # HDF5 alone reads the zeros as valid
+        np.testing.assert_array_equal(h5["scalars/loss"][()], np.zeros(10))
+    with pytest.raises(DamagedFileError, match="'scalars/loss' fails its digest"):
+        open_run(path)
+
+
+def test_seals_written_before_the_value_rule_verify_by_their_own_rule(tmp_path):
+    from spectral_probe.store import digests
+
+    path = _write(tmp_path / "run.h5")
+    with h5py.File(path, "r+") as h5:                       # a seal as written before: chunked values left out
+        del h5.attrs[SEAL_ATTR]
+        h5.attrs.create(SEAL_ATTR, np.frombuffer(digests._encode(object_digests(h5, None), None), dtype=np.uint8))
+    guard.forget(path)
+    np.testing.assert_allclose(open_run(path, "scalars").loss, 1.0 / np.arange(1, 11))
+
+
 def test_seal_covers_every_object_and_checks_itself(tmp_path):
     path = _write(tmp_path / "run.h5")
     with h5py.File(path, "r") as h5:

@@ -228,7 +228,8 @@ def train(ctx, out, overwrite, resume, salvage, checkpoint_every, probe_every, n
                                           checkpoint_every=every, salvage=salvage)
     except RunInterrupted as exc:
         click.echo(str(exc), err=True)
-        click.echo(f"continue with: {resume_command(ctx)}", err=True)
+        if not exc.complete:
+            click.echo(f"continue with: {resume_command(ctx)}", err=True)
         ctx.exit(exc.exit_code)
     click.echo(result.summary())
     if watch or early_stop:

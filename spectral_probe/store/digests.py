@@ -14,8 +14,13 @@ closes a file it reopens it (no longer in SWMR mode) and stores the root attribu
     {"objects": {"/": "9f3c...", "scalars": "...", "scalars/best_psnr": "...", ...}}\\n<digest of that line>
 
 one BLAKE2b digest per group and dataset, over what a reader takes from it: attributes,
-dtype, shape, the names of its dimensions and, unless the values are chunked with a
-Fletcher32 checksum, the values themselves.  The seal carries its own digest, so a flipped
+dtype, shape, the names of its dimensions and the values themselves, except those of
+chunked Fletcher32 variables larger than :data:`VALUE_DIGEST_BYTES` (HDF5 checks their
+chunks on every read).  Fletcher32 alone is not enough for small chunks: the checksum of
+zeros is zero, so a chunk zeroed together with its checksum (one lost 4 KiB page holds a
+whole chunk of at most a page, see :data:`~spectral_probe.store.schema.CHUNK_BYTES`) reads
+as valid zeros; the seal records its rule (``chunked_values_up_to``), and seals written
+before it (chunked values left out) are verified by their own rule.  The seal carries its own digest, so a flipped
 bit in the seal is caught as well.  :func:`verify_seal` recomputes the digests and names the
 first object that differs.
 
@@ -42,6 +47,13 @@ SEAL_ATTR = "_digests"
 #: attributes holding object references (addresses): their meaning (the dimension names) is digested instead
 _REFERENCE_ATTRS = {"REFERENCE_LIST", "DIMENSION_LIST"}
 _BARE_DIMENSION = b"This is a netCDF dimension but not a netCDF variable"
+#: chunked Fletcher32 variables up to this many bytes have their values in the digest as well
+VALUE_DIGEST_BYTES = 4 * 2 ** 20
+#: chunked data read only on request, each row checked then (a damaged checkpoint spares the rest of the
+#: file: ``--resume --salvage``), so neither the structure walk nor the value rule reads it
+ON_REQUEST = frozenset({"checkpoints/state"})
+#: the seal's key recording that rule (absent in seals written before it: chunked values left out)
+_RULE_KEY = "chunked_values_up_to"
 
 
 def _canon(value, out: list) -> None:
@@ -99,12 +111,13 @@ def _digest(parts: list) -> str:
     return h.hexdigest()
 
 
-def object_digests(h5: h5py.File) -> dict[str, str]:
+def object_digests(h5: h5py.File, chunked_up_to: int | None = VALUE_DIGEST_BYTES) -> dict[str, str]:
     """``path -> digest`` of the root (``"/"``), every group and every dataset of an open file.
 
     A dataset's digest covers its attributes (references: the names of its dimensions
-    instead), dtype, shape and, unless chunked with Fletcher32 (checked by HDF5 on
-    every read) or a bare netCDF dimension (no values), its values.
+    instead), dtype, shape and its values, except a bare netCDF dimension (no values) and
+    a variable chunked with Fletcher32 (checked by HDF5 on every read) larger than
+    ``chunked_up_to`` bytes (None: every such variable is left out, the rule of older seals).
     """
     out: dict[str, str] = {}
     parts: list = []
@@ -117,8 +130,15 @@ def object_digests(h5: h5py.File) -> dict[str, str]:
         if isinstance(obj, h5py.Dataset):
             parts += [b"d", obj.dtype.str.encode(), repr(obj.shape).encode(),
                       "/".join(_scale_names(obj)).encode()]
-            if not _checksummed(obj) and not _bare(obj):
-                _canon(obj[()], parts)
+            small = (chunked_up_to is not None and obj.size * obj.dtype.itemsize <= chunked_up_to
+                     and name not in ON_REQUEST)
+            if (small or not _checksummed(obj)) and not _bare(obj):
+                try:
+                    value = obj[()]
+                except (OSError, RuntimeError) as exc:      # a chunk fails its Fletcher32 checksum
+                    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise ValueError(f"'{name}' fails to read ({text[:200]})") from exc
+                _canon(value, parts)
         else:
             parts.append(b"g")
         out[name] = _digest(parts)
@@ -127,8 +147,8 @@ def object_digests(h5: h5py.File) -> dict[str, str]:
     return out
 
 
-def _encode(digests: dict[str, str]) -> bytes:
-    body = json.dumps({"objects": digests}, sort_keys=True, separators=(",", ":")).encode()
+def _encode(digests: dict[str, str], chunked_up_to: int | None) -> bytes:
+    body = json.dumps({"objects": digests, _RULE_KEY: chunked_up_to}, sort_keys=True, separators=(",", ":")).encode()
     return body + b"\n" + _digest([body]).encode()
 
 
@@ -136,12 +156,18 @@ def write_seal(h5: h5py.File) -> None:
     """Store the digests of ``h5`` (open for writing, not in SWMR mode) as the root attribute ``_digests``."""
     if SEAL_ATTR in h5.attrs:
         del h5.attrs[SEAL_ATTR]
-    raw = _encode(object_digests(h5))
+    raw = _encode(object_digests(h5, VALUE_DIGEST_BYTES), VALUE_DIGEST_BYTES)
     h5.attrs.create(SEAL_ATTR, np.frombuffer(raw, dtype=np.uint8))
 
 
 def read_seal(h5: h5py.File) -> dict[str, str] | None:
     """The digests stored in ``h5`` (None without a seal); ``ValueError`` when the seal fails its own digest."""
+    sealed = _read_seal(h5)
+    return None if sealed is None else sealed[0]
+
+
+def _read_seal(h5: h5py.File) -> tuple[dict[str, str], int | None] | None:
+    """``(digests, chunked_up_to)`` of the seal (the rule is None in seals that predate it)."""
     if SEAL_ATTR not in h5.attrs:
         return None
     raw = np.asarray(h5.attrs[SEAL_ATTR])
@@ -150,10 +176,12 @@ def read_seal(h5: h5py.File) -> dict[str, str] | None:
     if not body or _digest([body]).encode() != check:
         raise ValueError("its digests (the root attribute '_digests') fail their own check")
     try:
-        objects = json.loads(body)["objects"]
+        parsed = json.loads(body)
+        objects, rule = parsed["objects"], parsed.get(_RULE_KEY)
+        rule = None if rule is None else int(rule)
     except (ValueError, KeyError, TypeError) as exc:       # pragma: no cover - the digest matched
         raise ValueError(f"its digests cannot be parsed ({exc})") from None
-    return {str(k): str(v) for k, v in objects.items()}
+    return {str(k): str(v) for k, v in objects.items()}, rule
 
 
 def seal_state(h5: h5py.File, allow_missing: bool = False) -> str:
@@ -196,8 +224,8 @@ def verify_seal(h5: h5py.File, allow_missing: bool = False) -> str:
     state = seal_state(h5, allow_missing)
     if state != "sealed":
         return state
-    stored = read_seal(h5)
-    actual = object_digests(h5)
+    stored, rule = _read_seal(h5)
+    actual = object_digests(h5, rule)
     for name in sorted(set(stored) | set(actual)):
         if name not in actual:
             raise ValueError(f"{_what(name)} is missing (its digest is stored)")

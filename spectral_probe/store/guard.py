@@ -36,8 +36,6 @@ __all__ = ["validate", "inspect_file", "forget", "STRUCTURE_TIMEOUT_S", "DEEP_RE
 STRUCTURE_TIMEOUT_S = 5.0
 #: chunked variables up to this size are read in full by the child (their Fletcher32 checksums checked)
 DEEP_READ_BYTES = 4 * 2 ** 20
-#: chunked data read only on request, each row checked then (a damaged checkpoint spares the rest of the file)
-_ON_REQUEST = {"checkpoints/state"}
 _VALIDATED: "OrderedDict[tuple, None]" = OrderedDict()
 _CACHE_SIZE = 64
 
@@ -56,7 +54,7 @@ def inspect_file(path: Path, writer_alive: bool, unsealed: bool = False) -> str:
     """
     import h5py
 
-    from .digests import object_digests, verify_seal
+    from .digests import ON_REQUEST, object_digests, verify_seal
     from .integrity import DamagedFileError, check_committed, open_h5
     from .schema import check_schema
 
@@ -73,11 +71,11 @@ def inspect_file(path: Path, writer_alive: bool, unsealed: bool = False) -> str:
             raise DamagedFileError(path, f"its structure cannot be read ({_line(exc)})") from exc
         try:
             if state != "sealed":
-                object_digests(h5)          # every attribute and unchecked value, read once
+                object_digests(h5, None)    # every attribute and unchecked value, read once
             rows = check_committed(h5, path)
 
             def deep(name: str, obj) -> None:
-                if not isinstance(obj, h5py.Dataset) or obj.chunks is None or name in _ON_REQUEST:
+                if not isinstance(obj, h5py.Dataset) or obj.chunks is None or name in ON_REQUEST:
                     return
                 if obj.size * obj.dtype.itemsize > DEEP_READ_BYTES:
                     return

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Mapping
 import h5py
 import numpy as np
 
+from .deferral import deferred_signals
 from .digests import SEAL_ATTR, write_seal
 from .filelock import RunLock, real_path, remove_stale_temporaries
 from .guard import validate
@@ -503,12 +504,13 @@ class TrajectoryWriter:
             if self._failed:
                 self._abandon()
                 return
-            if not self._started:
-                self.start()
-            self.flush()
-            self._write(lambda: self._h5[STATUS].__setitem__((), np.int8(status)), "close")
-            self._write(self._h5.close, "close")
-            self._write(self._seal, "write the closing digests")
+            with deferred_signals():        # a Ctrl-C here would leave it marked closed without its seal
+                if not self._started:
+                    self.start()
+                self.flush()
+                self._write(lambda: self._h5[STATUS].__setitem__((), np.int8(status)), "close")
+                self._write(self._h5.close, "close")
+                self._write(self._seal, "write the closing digests")
         finally:
             self._closed = True
             self._lock.release()

@@ -7,7 +7,10 @@ into a stop request: the epoch under way completes, the checkpointer saves the s
 is closed with ``run_status`` 3 (interrupted).  :func:`~spectral_probe.training.runs.train_to_file`
 then raises :class:`RunInterrupted`, which names what was saved.  A second signal stops
 at once (``KeyboardInterrupt``): the writer still commits the rows it holds and the
-epochs since the last checkpoint are recomputed by ``--resume``.
+epochs since the last checkpoint are recomputed by ``--resume``.  A signal that arrives after
+the last epoch, while the writer closes and seals the file, is held until the file is sealed as
+complete (:func:`~spectral_probe.store.deferral.deferred_signals`); :class:`RunInterrupted`
+then says so (``complete``).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..store.deferral import HELD
 from .loop import ORDERS, Callback, TrainState
 
 __all__ = ["InterruptGuard", "RunInterrupted", "SIGNALS"]
 
-#: signals turned into a graceful stop
-SIGNALS = tuple(s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None)
+#: signals turned into a graceful stop (those the writer holds back while it closes a file)
+SIGNALS = HELD
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -41,11 +45,15 @@ class RunInterrupted(KeyboardInterrupt):
         Step of the last checkpoint (None: none; ``--resume`` then starts over).
     exit_code
         ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM), as shells report it.
+    complete
+        True when the signal came after the last epoch, while the file was being closed: the run
+        finished and its file is closed as complete (``run_status`` 1); nothing is left to resume.
     """
 
-    def __init__(self, path, signal_name: str, saved: dict, checkpoint: int | None, graceful: bool) -> None:
+    def __init__(self, path, signal_name: str, saved: dict, checkpoint: int | None, graceful: bool,
+                 complete: bool = False) -> None:
         self.path, self.signal_name, self.saved, self.checkpoint = path, signal_name, saved, checkpoint
-        self.graceful = graceful
+        self.graceful, self.complete = graceful, complete
         number = getattr(signal, signal_name, signal.SIGINT) if signal_name.startswith("SIG") else signal.SIGINT
         self.exit_code = 128 + int(number)
         super().__init__(self.describe())
@@ -59,6 +67,8 @@ class RunInterrupted(KeyboardInterrupt):
         where = (f"checkpoint at step {self.checkpoint} (resumable)" if self.checkpoint is not None
                  else "no checkpoint yet (--resume starts over)")
         how = "after finishing its epoch" if self.graceful else "at once"
+        if self.complete:
+            how, where = "after its last epoch", "the run is complete and its file closed (nothing to resume)"
         return (f"interrupted by {self.signal_name} {how}; '{self.path}' holds "
                 + (", ".join(parts) or "no rows") + f"; {where}")
 

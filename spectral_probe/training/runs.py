@@ -136,16 +136,21 @@ def train_to_file(
     guard = InterruptGuard() if handle_signals else None
     writer = None
     try:
-        with TrajectoryWriter(path, config, overwrite=overwrite, resume=resume, may_change=RESUMABLE_KEYS,
-                              keep_before=keep, lock=lock) as writer:
-            bind_writer([*probes, *callbacks], writer)
-            own = [TrainingRecorder(writer, every=record_every), PredictionRecorder(writer),
-                   Checkpointer(writer, checkpoint_every), *([guard] if guard is not None else [])]
-            with guard.installed() if guard is not None else nullcontext():      # fit orders them by `order`
+        # the guard stays installed while the writer closes: a signal just after the last epoch is not lost
+        with guard.installed() if guard is not None else nullcontext():
+            with TrajectoryWriter(path, config, overwrite=overwrite, resume=resume, may_change=RESUMABLE_KEYS,
+                                  keep_before=keep, lock=lock) as writer:
+                bind_writer([*probes, *callbacks], writer)
+                own = [TrainingRecorder(writer, every=record_every), PredictionRecorder(writer),
+                       Checkpointer(writer, checkpoint_every), *([guard] if guard is not None else [])]
                 result = fit(model, target, spec.train, probes=probes, callbacks=[*own, *callbacks],
-                             resume_from=point)
+                             resume_from=point)                  # fit orders the callbacks by `order`
                 if guard is not None and guard.signum is not None:
                     raise KeyboardInterrupt      # the writer closes the file as interrupted
+        if guard is not None and guard.signum is not None:          # it came while the finished run was closed
+            saved = writer.saved()
+            raise RunInterrupted(path, guard.signal_name, saved, saved.get("checkpoints", (0, None))[1], True,
+                                 complete=True)
     except KeyboardInterrupt as exc:
         if writer is None or isinstance(exc, RunInterrupted):
             raise
